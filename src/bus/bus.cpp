@@ -1,0 +1,62 @@
+#include "bus/bus.hpp"
+
+#include <cstdio>
+
+namespace kvmkit::bus {
+
+namespace {
+std::string hex(uint64_t v) {
+    char b[24];
+    snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+    return b;
+}
+}  // namespace
+
+Result<void> Bus::insert(BusRange range, std::shared_ptr<BusDevice> device) {
+    if (range.size == 0) return base::fail(name_ + ": empty range at " + hex(range.base));
+    if (range.base + (range.size - 1) < range.base) return base::fail(name_ + ": range at " + hex(range.base) + " wraps");
+    std::lock_guard lock(mutex_);
+    auto next = entries_.lower_bound(range.base);
+    if (next != entries_.end() && next->second.range.overlaps(range))
+        return base::fail(name_ + ": range " + hex(range.base) + "+" + hex(range.size) + " (" + device->name() +
+                          ") overlaps " + next->second.device->name());
+    if (next != entries_.begin()) {
+        auto prev = std::prev(next);
+        if (prev->second.range.overlaps(range))
+            return base::fail(name_ + ": range " + hex(range.base) + "+" + hex(range.size) + " (" + device->name() +
+                              ") overlaps " + prev->second.device->name());
+    }
+    entries_.emplace(range.base, Entry{range, std::move(device)});
+    return base::ok();
+}
+
+Result<void> Bus::remove(uint64_t base) {
+    std::lock_guard lock(mutex_);
+    if (entries_.erase(base) == 0) return base::fail(name_ + ": no range at " + hex(base));
+    return base::ok();
+}
+
+Bus::Entry Bus::find(uint64_t addr) const {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.upper_bound(addr);
+    if (it == entries_.begin()) return {};
+    --it;
+    if (!it->second.range.contains(addr)) return {};
+    return it->second;
+}
+
+bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
+    auto e = find(addr);
+    if (!e.device) return false;
+    e.device->read(addr - e.range.base, data);
+    return true;
+}
+
+bool Bus::write(uint64_t addr, std::span<const uint8_t> data) const {
+    auto e = find(addr);
+    if (!e.device) return false;
+    e.device->write(addr - e.range.base, data);
+    return true;
+}
+
+}  // namespace kvmkit::bus

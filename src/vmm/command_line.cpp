@@ -1,0 +1,80 @@
+#include "vmm/command_line.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "base/file.hpp"
+
+namespace kvmkit::vmm {
+
+using base::fail;
+using base::Result;
+
+std::string default_guest_dir() {
+    const char* cache = std::getenv("KVMKIT_CACHE");
+    return std::string(cache && *cache ? cache : "/var/cache/kvmkit") + "/guest";
+}
+
+Result<void> apply_default_guest(VmConfig& cfg, bool cmdline_given) {
+    std::string dir = default_guest_dir();
+    std::string kernel = dir + "/vmlinux";
+    if (::access(kernel.c_str(), R_OK) != 0)
+        return fail("no --kernel given and the default guest is not built (" + kernel +
+                    " missing): run scripts/build-guest.sh");
+    cfg.kernel = kernel;
+    if (cfg.initrd.empty() && ::access((dir + "/initramfs.cpio").c_str(), R_OK) == 0) cfg.initrd = dir + "/initramfs.cpio";
+    if (!cmdline_given) {
+        auto text = base::read_text_file(dir + "/cmdline");
+        if (text) {
+            std::string c = *text;
+            while (!c.empty() && (c.back() == '\n' || c.back() == ' ')) c.pop_back();
+            cfg.cmdline = c;
+        } else {
+            cfg.cmdline = "console=ttyS0";
+        }
+    }
+    return base::ok();
+}
+
+Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& args) {
+    ParsedCommandLine out;
+    VmConfig& c = out.config;
+    std::string memory = "512M", cpu = "auto";
+    CLI::App app{"kvmkit-vmm: run one virtual machine on /dev/kvm", "kvmkit run"};
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.add_option("--kernel", c.kernel, "Kernel: a bzImage, or an ELF vmlinux with a PVH entry note "
+                                         "(default: the bundled guest)");
+    app.add_option("--initrd", c.initrd, "Initial ramdisk loaded with the kernel");
+    auto* cmdline_opt = app.add_option("--cmdline", c.cmdline, "Kernel command line");
+    app.add_option("-m,--memory", memory, "Guest RAM, e.g. 512M or 4G (default 512M)");
+    app.add_option("-c,--cpus", c.cpus, "Number of vCPUs (default 1)");
+    app.add_option("--cpu", cpu, "CPU profile: auto, host, emulated or minimal (default auto: "
+                                 "emulated on PVM hosts, host elsewhere)");
+    app.add_option("--name", c.name, "VM name, used in logs");
+    app.add_flag("--no-reboot", c.no_reboot, "Exit instead of rebooting when the guest resets");
+    app.add_option("--log-level", out.log_level, "error, warn, info or debug (default warn)");
+
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::CallForHelp&) {
+        out.help = true;
+        out.text = app.help();
+        return out;
+    } catch (const CLI::ParseError& e) {
+        return fail(e.what());
+    }
+
+    c.memory = TRY_CTX(base::parse_size(memory), "--memory");
+    if (cpu != "auto") c.cpu_profile = TRY_CTX(arch::x86_64::parse_cpu_profile(cpu), "--cpu");
+    if (out.log_level != "error" && out.log_level != "warn" && out.log_level != "info" && out.log_level != "debug")
+        return fail("--log-level: unknown level '" + out.log_level + "'");
+    if (c.kernel.empty()) {
+        TRY(apply_default_guest(c, cmdline_opt->count() > 0));
+    }
+    return out;
+}
+
+}  // namespace kvmkit::vmm

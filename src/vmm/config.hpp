@@ -1,0 +1,24 @@
+// The configuration of one VM, as the command line (and later the control
+// API and the daemon's definitions) describe it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "arch/x86_64/cpuid.hpp"
+
+namespace kvmkit::vmm {
+
+struct VmConfig {
+    std::string name = "kvmkit";
+    std::string kernel;
+    std::string initrd;   // empty: none
+    std::string cmdline;
+    uint64_t memory = 512ull << 20;
+    uint32_t cpus = 1;
+    std::optional<arch::x86_64::CpuProfile> cpu_profile;  // nullopt: chosen from the host (auto)
+    bool no_reboot = false;
+};
+
+}  // namespace kvmkit::vmm
