@@ -235,6 +235,19 @@ void lapic_init(void)
 	if (lapic_base)
 		return;
 	uint64_t b = rdmsr(0x1b);
+	size_t len;
+	const char *v = cmdline_get("x2apic", &len);
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	if (v && len == 2 && !strncmp(v, "on", 2) && !(b & (1u << 10))) {
+		if (r[2] & (1u << 21)) {
+			b |= (1u << 11) | (1u << 10); /* enabled + x2APIC mode */
+			wrmsr(0x1b, b);
+			b = rdmsr(0x1b);
+		} else {
+			kt_line("x2apic not-supported");
+		}
+	}
 	lapic_x2 = (b & (1u << 10)) != 0;
 	lapic_base = b & 0xffffff000ull;
 	if (!lapic_base)
@@ -388,6 +401,7 @@ enum {
 	T_UART_RX = 1 << 6,
 	T_INT3 = 1 << 7,
 	T_SMP = 1 << 8,
+	T_PAGEFAULT = 1 << 9,
 };
 static const struct {
 	const char *name;
@@ -403,6 +417,7 @@ static const struct {
 	{"uart_irq", T_UART_IRQ, check_uart_irq},
 	{"uart_rx", T_UART_RX, check_uart_rx},
 	{"int3", T_INT3, check_int3},
+	{"pagefault", T_PAGEFAULT, check_pagefault},
 	{"smp", T_SMP, check_smp},
 };
 #define T_ALL (T_BOOTINFO | T_ACPI | T_INITRD | T_RTC | T_HIGHMEM | T_UART_IRQ | T_SMP)
@@ -452,6 +467,7 @@ void kmain(int proto, uint64_t ptr)
 {
 	boot_proto = proto;
 	serial_init();
+	serial_write("\r\n", 2); /* start our first line at column 0 */
 	collect_boot_info(ptr);
 	idt_init();
 	kt_line("start kvmkit-testguest proto=%s", proto_name(proto));

@@ -393,6 +393,35 @@ void check_int3(void)
 		kt_fail("int3", "handler_runs=%u", bp_hits);
 }
 
+/* ----------------------------------------------------------- pagefault --- */
+static volatile uint64_t pf_cr2, pf_err;
+static volatile unsigned pf_hits;
+
+static void pf_handler(struct isr_frame *f)
+{
+	uint64_t cr2;
+	__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	pf_cr2 = cr2;
+	pf_err = f->err;
+	pf_hits++;
+	f->rip += 3; /* skip the 3-byte "mov (%rax), %rax" below */
+}
+
+void check_pagefault(void)
+{
+	/* PML4[1] is never present: 512 GiB is unmapped */
+	uint64_t addr = 0x8000001230ull, v = addr;
+	pf_hits = 0;
+	set_irq_handler(14, pf_handler);
+	__asm__ volatile(".byte 0x48, 0x8b, 0x00" /* mov (%rax), %rax */ : "+a"(v)::"memory");
+	set_irq_handler(14, 0);
+	kt_line("pagefault hits=%u cr2=0x%lx err=0x%lx", pf_hits, pf_cr2, pf_err);
+	if (pf_hits == 1 && pf_cr2 == addr && !(pf_err & 1))
+		kt_pass("pagefault");
+	else
+		kt_fail("pagefault", "hits=%u cr2=0x%lx", pf_hits, pf_cr2);
+}
+
 /* ----------------------------------------------------------------- smp --- */
 static int ram_page_ok(uint64_t a)
 {
