@@ -1,0 +1,81 @@
+// On a terminal the console is raw and Ctrl-A x quits, as in QEMU.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "guest_assets.hpp"
+#include "vm_process.hpp"
+
+namespace kvmkit::test {
+namespace {
+
+// Reads from the pty master until `needle` appears or the deadline passes.
+bool read_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buf.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char tmp[512];
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n <= 0) return false;
+        buf.append(tmp, n);
+    }
+    return true;
+}
+
+TEST(ConsoleTty, CtrlAXQuitsAndRestoresTheTerminal) {
+    REQUIRE_KVM();
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        std::string k = testguest_bzimage();
+        execl(KVMKIT_BIN, KVMKIT_BIN, "run", "--kernel", k.c_str(), "--cmdline", "tests=none end=halt",
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    std::string out;
+    ASSERT_TRUE(read_until(master, out, "KT: DONE", std::chrono::seconds(120))) << out;
+    // The child switched the terminal to raw mode: no echo, no canonical input.
+    termios t{};
+    ASSERT_EQ(tcgetattr(master, &t), 0);
+    EXPECT_FALSE(t.c_lflag & ECHO);
+    EXPECT_FALSE(t.c_lflag & ICANON);
+
+    ASSERT_EQ(write(master, "\x01x", 2), 2);
+    int status = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 300 && r == 0; ++i) {
+        r = waitpid(pid, &status, WNOHANG);
+        if (r == 0) {
+            std::string drain;
+            read_until(master, drain, "\x7f\x7f", std::chrono::seconds(0));
+            usleep(100 * 1000);
+        }
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        FAIL() << "Ctrl-A x did not end the VMM";
+    }
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // ... and put the terminal back as it found it.
+    termios after{};
+    ASSERT_EQ(tcgetattr(master, &after), 0);
+    EXPECT_TRUE(after.c_lflag & ECHO);
+    EXPECT_TRUE(after.c_lflag & ICANON);
+    close(master);
+}
+
+}  // namespace
+}  // namespace kvmkit::test
