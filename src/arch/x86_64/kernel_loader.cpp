@@ -95,7 +95,8 @@ Result<LoadedKernel> load_bzimage(memory::GuestMemory& mem, std::span<const uint
     return k;
 }
 
-Result<std::optional<std::span<const uint8_t>>> find_xen_note(std::span<const uint8_t> image, uint32_t type) {
+Result<std::optional<std::span<const uint8_t>>> find_elf_note(std::span<const uint8_t> image,
+                                                              std::string_view owner, uint32_t type) {
     using Found = std::optional<std::span<const uint8_t>>;
     Elf64_Ehdr eh{};
     if (!read_at(image, 0, &eh)) return fail("ELF header truncated");
@@ -115,7 +116,11 @@ Result<std::optional<std::span<const uint8_t>>> find_xen_note(std::span<const ui
             uint64_t desc_off = name_off + ((uint64_t(nh.n_namesz) + 3) & ~3ull);
             uint64_t next = desc_off + ((uint64_t(nh.n_descsz) + 3) & ~3ull);
             if (next > end || desc_off + nh.n_descsz > end) break;  // malformed: stop reading this segment
-            if (nh.n_namesz == 4 && std::memcmp(image.data() + name_off, "Xen", 4) == 0 && nh.n_type == type)
+            // n_namesz counts the owner's terminating NUL.
+            bool owner_matches = nh.n_namesz == owner.size() + 1 &&
+                                 std::memcmp(image.data() + name_off, owner.data(), owner.size()) == 0 &&
+                                 image[name_off + owner.size()] == 0;
+            if (owner_matches && (type == kAnyNoteType || nh.n_type == type))
                 return Found(image.subspan(desc_off, nh.n_descsz));
             off = next;
         }
@@ -124,7 +129,7 @@ Result<std::optional<std::span<const uint8_t>>> find_xen_note(std::span<const ui
 }
 
 Result<std::optional<uint64_t>> find_pvh_entry(std::span<const uint8_t> image) {
-    auto note = TRY(find_xen_note(image, kXenElfNotePhys32Entry));
+    auto note = TRY(find_elf_note(image, "Xen", kXenElfNotePhys32Entry));
     if (!note) return std::optional<uint64_t>();
     if (note->size() == 4) {
         uint32_t e;
@@ -177,8 +182,10 @@ Result<LoadedKernel> load_elf_pvh(memory::GuestMemory& mem, std::span<const uint
     // An ELF says nothing about its limit; Linux x86's COMMAND_LINE_SIZE is 2048.
     k.cmdline_max = 2047;
     k.initrd_addr_max = UINT32_MAX;
-    if (auto os = find_xen_note(image, kXenElfNoteGuestOs); os && *os)
-        k.is_linux = (*os)->size() >= 5 && std::memcmp((*os)->data(), "linux", 5) == 0;
+    // A vmlinux carries "Linux"-owned notes (build salt, LTO info); a Xen-capable one also says GUEST_OS=linux.
+    if (auto n = find_elf_note(image, "Linux", kAnyNoteType); n && *n) k.is_linux = true;
+    if (auto os = find_elf_note(image, "Xen", kXenElfNoteGuestOs); os && *os)
+        k.is_linux |= (*os)->size() >= 5 && std::memcmp((*os)->data(), "linux", 5) == 0;
     return k;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "base/result.hpp"
 #include "memory/guest_memory.hpp"
@@ -40,8 +41,11 @@ base::Result<LoadedKernel> load_kernel(memory::GuestMemory& mem, std::span<const
 // Exposed for unit tests.
 base::Result<LoadedKernel> load_bzimage(memory::GuestMemory& mem, std::span<const uint8_t> image);
 base::Result<LoadedKernel> load_elf_pvh(memory::GuestMemory& mem, std::span<const uint8_t> image);
-// Finds the payload of the ELF note ("Xen", type); empty optional when absent.
-base::Result<std::optional<std::span<const uint8_t>>> find_xen_note(std::span<const uint8_t> image, uint32_t type);
+// Finds the payload of the first ELF note with this owner name and type (any
+// type when `type` is kAnyNoteType); empty optional when absent.
+constexpr uint32_t kAnyNoteType = UINT32_MAX;
+base::Result<std::optional<std::span<const uint8_t>>> find_elf_note(std::span<const uint8_t> image,
+                                                                    std::string_view owner, uint32_t type);
 // Finds the PVH entry in an ELF's notes; nullopt when there is none.
 base::Result<std::optional<uint64_t>> find_pvh_entry(std::span<const uint8_t> image);
 
