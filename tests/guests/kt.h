@@ -170,6 +170,7 @@ void check_uart_irq(void);
 void check_uart_rx(void);
 void check_int3(void);
 void check_pagefault(void);
+void check_crc32insn(void);
 void check_smp(void);
 void run_bench(const char *spec, size_t len);
 uint32_t crc32_update(uint32_t crc, const uint8_t *p, uint64_t n);

@@ -402,6 +402,7 @@ enum {
 	T_INT3 = 1 << 7,
 	T_SMP = 1 << 8,
 	T_PAGEFAULT = 1 << 9,
+	T_CRC32INSN = 1 << 10,
 };
 static const struct {
 	const char *name;
@@ -418,6 +419,7 @@ static const struct {
 	{"uart_rx", T_UART_RX, check_uart_rx},
 	{"int3", T_INT3, check_int3},
 	{"pagefault", T_PAGEFAULT, check_pagefault},
+	{"crc32insn", T_CRC32INSN, check_crc32insn},
 	{"smp", T_SMP, check_smp},
 };
 #define T_ALL (T_BOOTINFO | T_ACPI | T_INITRD | T_RTC | T_HIGHMEM | T_UART_IRQ | T_SMP)

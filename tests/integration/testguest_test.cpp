@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <unistd.h>
 
 #include "guest_assets.hpp"
 #include "vm_process.hpp"
@@ -160,6 +161,28 @@ TEST_P(TestGuestForm, SigtermStopsARunningGuest) {
 
 INSTANTIATE_TEST_SUITE_P(Forms, TestGuestForm, ::testing::Values(kBzImage, kPvh),
                          [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace kvmkit::test
+
+namespace kvmkit::test {
+namespace {
+
+TEST(EmulationFailure, ReportsInstructionRipModeAndHint) {
+    REQUIRE_KVM();
+    // Hardware runs crc32 natively; only KVM's instruction emulator (PVM) cannot.
+    if (access("/sys/module/kvm_pvm", F_OK) != 0) GTEST_SKIP() << "needs a PVM host, where guests run emulated";
+    VmProcess vm({"--kernel", testguest_bzimage(), "--cmdline", "tests=crc32insn", "--cpus", "2"});
+    auto code = vm.wait_exit(120s);
+    ASSERT_TRUE(code.has_value()) << "the VMM did not stop on an emulation failure";
+    EXPECT_EQ(*code, 1);
+    const std::string err = vm.errors();
+    EXPECT_NE(err.find("could not emulate the instruction at RIP 0x"), std::string::npos) << err;
+    EXPECT_NE(err.find("64-bit mode"), std::string::npos) << err;
+    EXPECT_NE(err.find("bytes: f2 0f 38 f0 c1"), std::string::npos) << err;
+    EXPECT_NE(err.find("hint: /dev/kvm is PVM"), std::string::npos) << err;
+    EXPECT_EQ(vm.output().find("KT: crc32insn result"), std::string::npos) << "the instruction must not be skipped";
+}
 
 }  // namespace
 }  // namespace kvmkit::test

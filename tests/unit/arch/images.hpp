@@ -9,6 +9,7 @@
 #include <asm/bootparam.h>
 #include <elf.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
