@@ -512,10 +512,10 @@ def main():
     p.add_argument("--mmio-count", type=int, default=50000)
     p.add_argument("--port", type=lambda s: int(s, 16), default=0x2000,
                    help="hex I/O port no device claims (default 2000)")
-    p.add_argument("--pio-op", choices=("in", "out"), default="out")
+    p.add_argument("--pio-op", choices=("in", "out"), default="in")
     p.add_argument("--mmio-addr", type=lambda s: int(s, 16), default=0xd0000000,
                    help="hex guest-physical address no device claims (default d0000000)")
-    p.add_argument("--mmio-op", choices=("read", "write"), default="write")
+    p.add_argument("--mmio-op", choices=("read", "write"), default="read")
     p.add_argument("--memory", type=int, default=512, help="test guest RAM in MiB (default 512)")
     p.add_argument("--linux-memory", type=int, default=512, help="Linux guest RAM in MiB (default 512)")
     p.add_argument("--linux-cpus", type=int, default=1)

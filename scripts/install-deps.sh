@@ -12,7 +12,7 @@ PACKAGES=(
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils
   busybox-static kmod
   # benchmarks compare against Debian's QEMU
-  qemu-system-x86 time
+  qemu-system-x86 time python3
   # misc tooling used by tests
   iproute2 procps
 )

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmarks kvmkit against Debian's QEMU (-M pc and -M microvm) side by side,
+# in one run, on the project's test guest and, when it is built, the default
+# Linux guest. Prints medians and the ratios kvmkit/QEMU.
+#   bench/run.sh [--markdown] [--runs N] [--linux-runs N] [--no-linux] ...
+#   bench/run.sh --help         lists every option (bench/vmm_bench.py)
+# Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
+# python3 (scripts/install-deps.sh installs both), /dev/kvm. Takes ~3-5 minutes.
+# Never part of the tests: nothing here asserts anything about timings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for f in build/bin/kvmkit build/tests/guests/testguest.elf build/tests/guests/testguest.bzImage; do
+  if [ ! -e "$f" ]; then
+    echo "bench: $f missing; build first: ninja -C build (or bash scripts/build.sh)" >&2
+    exit 1
+  fi
+done
+command -v qemu-system-x86_64 >/dev/null || { echo "bench: qemu-system-x86_64 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
+
+exec python3 bench/vmm_bench.py "$@"
