@@ -287,13 +287,8 @@ def find_linux_guest(cache):
 
 # -------------------------------------------------------------- metrics ---
 class Metric:
-    def __init__(self, key, label, unit, scale=1.0, fmt="{:.1f}", note=""):
-        self.key, self.label, self.unit, self.scale, self.fmt, self.note = key, label, unit, scale, fmt, note
-
-
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+    def __init__(self, key, label, unit, scale=1.0, fmt="{:.1f}"):
+        self.key, self.label, self.unit, self.scale, self.fmt = key, label, unit, scale, fmt
 
 
 def collect(samples, key, fn):
@@ -371,32 +366,33 @@ def run_suite(a, cmds, vmms, linux_guest, log):
 
 def metric_list(a, with_linux):
     ms = [
-        ("Test guest (%s, %d MiB, 1 vCPU), median of %d runs" % (os.path.basename(a.test_kernel), a.memory, 2 * a.runs), None),
-        (Metric("t_first_byte", "start → first console byte", "ms", 1e3), None),
-        (Metric("t_ready", "start → `KT: start` line", "ms", 1e3), None),
-        ("Exit round trip (median of %d runs each)" % a.runs, None),
-        (Metric("exit_pio", f"PIO {a.pio_op} port 0x{a.port:x}, per exit", "µs", 1e6, "{:.2f}"), None),
-        (Metric("exit_mmio", f"MMIO {a.mmio_op} 0x{a.mmio_addr:x}, per exit", "µs", 1e6, "{:.2f}"), None),
-        (Metric("cpu_pio", "host CPU per PIO exit (all VMM threads)", "µs", 1e6, "{:.2f}"), None),
-        (Metric("cpu_mmio", "host CPU per MMIO exit (all VMM threads)", "µs", 1e6, "{:.2f}"), None),
-        ("Teardown, memory, CPU (test guest)", None),
-        (Metric("teardown", "`KT: DONE` line → process exit", "ms", 1e3, "{:.1f}"), None),
-        (Metric("rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"), None),
-        (Metric("cpu_run_pio", f"host CPU, whole run with {a.pio_count} PIO exits", "s", 1, "{:.2f}"), None),
-        (Metric("cpu_run_mmio", f"host CPU, whole run with {a.mmio_count} MMIO exits", "s", 1, "{:.2f}"), None),
+        "Test guest (%s, %d MiB, 1 vCPU): medians over its %d PIO and %d MMIO runs"
+         % (os.path.basename(a.test_kernel), a.memory, a.runs, a.runs),
+        Metric("t_first_byte", "start → first console byte", "ms", 1e3),
+        Metric("t_ready", "start → `KT: start` line", "ms", 1e3),
+        "Exit round trip: loop time / count (medians of %d runs each)" % a.runs,
+        Metric("exit_pio", f"PIO {a.pio_op} port 0x{a.port:x}, per exit", "µs", 1e6, "{:.2f}"),
+        Metric("exit_mmio", f"MMIO {a.mmio_op} 0x{a.mmio_addr:x}, per exit", "µs", 1e6, "{:.2f}"),
+        Metric("cpu_pio", "host CPU per PIO exit (all VMM threads)", "µs", 1e6, "{:.2f}"),
+        Metric("cpu_mmio", "host CPU per MMIO exit (all VMM threads)", "µs", 1e6, "{:.2f}"),
+        "Teardown, memory, CPU (test guest)",
+        Metric("teardown", "`KT: DONE` line → process exit", "ms", 1e3, "{:.1f}"),
+        Metric("rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("cpu_run_pio", f"host CPU, whole run with {a.pio_count} PIO exits", "s", 1, "{:.2f}"),
+        Metric("cpu_run_mmio", f"host CPU, whole run with {a.mmio_count} MMIO exits", "s", 1, "{:.2f}"),
     ]
     if with_linux:
         stop = "`reboot: Power down` → exit" if a.linux_poweroff else "SIGTERM → process exit"
         ms += [
-            ("Linux guest (vmlinux PVH + initramfs, %d MiB, %d vCPU), median of %d runs"
-             % (a.linux_memory, a.linux_cpus, a.linux_runs), None),
-            (Metric("l_first_byte", "start → first console byte", "s", 1, "{:.2f}"), None),
-            (Metric("l_ready", "start → `KVMKIT-GUEST-READY`", "s", 1, "{:.2f}"), None),
-            (Metric("l_teardown", stop, "ms", 1e3, "{:.1f}"), None),
-            (Metric("l_rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"), None),
-            (Metric("l_cpu", "host CPU, whole run", "s", 1, "{:.2f}"), None),
+            "Linux guest (vmlinux PVH + initramfs, %d MiB, %d vCPU), median of %d runs"
+             % (a.linux_memory, a.linux_cpus, a.linux_runs),
+            Metric("l_first_byte", "start → first console byte", "s", 1, "{:.2f}"),
+            Metric("l_ready", "start → `KVMKIT-GUEST-READY`", "s", 1, "{:.2f}"),
+            Metric("l_teardown", stop, "ms", 1e3, "{:.1f}"),
+            Metric("l_rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"),
+            Metric("l_cpu", "host CPU, whole run", "s", 1, "{:.2f}"),
         ]
-    return [m for m, _ in ms]
+    return ms
 
 
 def build_rows(a, S, notes, vmms, with_linux):
@@ -406,15 +402,20 @@ def build_rows(a, S, notes, vmms, with_linux):
             rows.append(("section", m))
             continue
         vals = {}
+        spread = {}
         for v in vmms:
-            med = median(S[v].get(m.key, []))
-            vals[v] = None if med is None else med * m.scale
+            xs = [x * m.scale for x in S[v].get(m.key, []) if x is not None]
+            vals[v] = statistics.median(xs) if xs else None
+            spread[v] = (min(xs), max(xs)) if xs else None
         cells = []
         for v in VMMS:
             if v not in vmms:
                 cells.append("–")
             elif vals[v] is None:
                 cells.append("n/a")
+            elif a.spread and spread[v][0] != spread[v][1]:
+                cells.append(m.fmt.format(vals[v]) + " [" + m.fmt.format(spread[v][0]) + "–"
+                             + m.fmt.format(spread[v][1]) + "]")
             else:
                 cells.append(m.fmt.format(vals[v]))
         for q in ("qemu-pc", "qemu-microvm"):
@@ -533,6 +534,7 @@ def main():
     p.add_argument("--done-grace", type=float, default=10,
                    help="kill a VMM this long after `KT: DONE` if it has not exited (no teardown then)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown, with the context")
+    p.add_argument("--spread", action="store_true", help="show [min–max] next to each median")
     p.add_argument("--json", metavar="FILE", help="also write every sample to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-run lines on stderr")
     a = p.parse_args()

@@ -35,6 +35,13 @@ Result<void> Vcpu::run() {
     return base::ok();
 }
 
+void Vcpu::discard_coalesced_ring(long page_size) {
+    // SAFETY: the ring is page KVM_COALESCED_MMIO_PAGE_OFFSET of the vCPU mapping when the capability exists.
+    if (run_.size() < size_t(KVM_COALESCED_MMIO_PAGE_OFFSET + 1) * page_size) return;
+    auto* ring = reinterpret_cast<kvm_coalesced_mmio_ring*>(run_.data() + KVM_COALESCED_MMIO_PAGE_OFFSET * page_size);
+    __atomic_store_n(&ring->first, __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+}
+
 Result<kvm_regs> Vcpu::get_regs() const { return get<kvm_regs>(fd_.get(), KVM_GET_REGS, "KVM_GET_REGS"); }
 Result<void> Vcpu::set_regs(const kvm_regs& r) { return set(fd_.get(), KVM_SET_REGS, &r, "KVM_SET_REGS"); }
 Result<kvm_sregs> Vcpu::get_sregs() const { return get<kvm_sregs>(fd_.get(), KVM_GET_SREGS, "KVM_GET_SREGS"); }

@@ -26,6 +26,9 @@ public:
     // KVM_RUN; EINTR (a signal kicked us out) is reported as success with
     // exit_reason KVM_EXIT_INTR so the loop can look at its stop flag.
     Result<void> run();
+    // Discards what KVM batched in the coalesced MMIO/PIO ring (used only for
+    // write-only sinks such as the POST port, whose writes mean nothing).
+    void discard_coalesced_ring(long page_size);
     void set_immediate_exit(bool v) { run_struct()->immediate_exit = v ? 1 : 0; }
 
     Result<kvm_regs> get_regs() const;

@@ -71,9 +71,7 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     if (cpu != "auto") c.cpu_profile = TRY_CTX(arch::x86_64::parse_cpu_profile(cpu), "--cpu");
     if (out.log_level != "error" && out.log_level != "warn" && out.log_level != "info" && out.log_level != "debug")
         return fail("--log-level: unknown level '" + out.log_level + "'");
-    if (c.kernel.empty()) {
-        TRY(apply_default_guest(c, cmdline_opt->count() > 0));
-    }
+    out.cmdline_given = cmdline_opt->count() > 0;
     return out;
 }
 

@@ -14,6 +14,7 @@ struct ParsedCommandLine {
     bool help = false;     // --help was given: `text` holds the usage
     std::string text;
     std::string log_level = "warn";
+    bool cmdline_given = false;  // --cmdline was on the command line (even if empty)
 };
 
 // Parses arguments (without argv[0]). Unknown flags and bad values are errors.

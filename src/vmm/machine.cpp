@@ -1,6 +1,7 @@
 #include "vmm/machine.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <latch>
@@ -184,6 +185,10 @@ Result<void> Machine::setup_devices() {
                                  [this] { request_stop(StopReason::Reset, "ACPI reset register"); }});
     TRY(pio_bus_.insert({layout::kPm1aEventPort, devices::AcpiPm::kRangeSize}, acpi_pm_));
     TRY(pio_bus_.insert({layout::kPostPort, 1}, std::make_shared<NullDevice>("post-port")));
+    // Linux writes port 0x80 as an I/O delay (outb_p); batching those writes
+    // in KVM's coalesced ring spares a full exit (~14 us on PVM) each.
+    if (kvm_.check_extension(KVM_CAP_COALESCED_PIO) && vm_.register_coalesced_pio(layout::kPostPort, 1))
+        coalesced_ring_ = true;
     return base::ok();
 }
 
@@ -250,11 +255,13 @@ void Machine::kick_vcpus() {
 void Machine::vcpu_loop(size_t index) {
     auto& vcpu = vcpus_[index];
     Peripherals periph{pio_bus_, mmio_bus_};
+    const long page_size = sysconf(_SC_PAGESIZE);
     while (!stopping_) {
         if (auto r = vcpu.run(); !r) {
             request_stop(StopReason::Error, "vCPU " + std::to_string(index) + ": " + r.error().message());
             break;
         }
+        if (coalesced_ring_) vcpu.discard_coalesced_ring(page_size);
         auto action = handle_exit(periph, *vcpu.run_struct(), run_size_);
         switch (action.kind) {
             case ExitAction::Kind::Continue: break;

@@ -74,6 +74,7 @@ private:
     std::vector<std::thread> threads_;
     std::vector<pthread_t> thread_handles_;
     size_t run_size_ = 0;
+    bool coalesced_ring_ = false;  // port 0x80 writes are batched, and discarded, in KVM's ring
 
     std::mutex stop_mutex_;
     std::condition_variable stop_cv_;

@@ -57,7 +57,10 @@ int vmm_main(int argc, char** argv) {
         fputs(parsed->text.c_str(), stdout);
         return 0;
     }
-    const VmConfig& cfg = parsed->config;
+    VmConfig& cfg = parsed->config;
+    if (cfg.kernel.empty()) {
+        if (auto r = apply_default_guest(cfg, parsed->cmdline_given); !r) return error_exit(r.error().message());
+    }
     base::set_log_name(cfg.name);
     base::set_log_level(base::parse_log_level(parsed->log_level, base::LogLevel::Warn));
     signal(SIGPIPE, SIG_IGN);

@@ -127,7 +127,7 @@ TEST_F(BootSetup, ZeroPageE820DescribesRamAbove4G) {
     ASSERT_TRUE(p) << p.error().message();
     auto zp = read_guest(mem, kZeroPage, 4096);
     auto e820 = build_e820(5 * GiB);
-    ASSERT_EQ(zp[zp::kE820Entries], e820.size());
+    ASSERT_EQ(size_t{zp[zp::kE820Entries]}, e820.size());
     const size_t last = zp::kE820Table + (e820.size() - 1) * zp::kE820EntrySize;
     EXPECT_EQ(get<uint64_t>(zp, last), 4 * GiB);
     EXPECT_EQ(get<uint64_t>(zp, last + 8), 2 * GiB);
