@@ -71,6 +71,23 @@ def proc_cpu_ns(pid):
     return total
 
 
+def guest_ram_rss_kib(pid, mem_mib):
+    """Resident KiB of the mappings at least as large as the guest RAM: the
+    guest RAM as the VMM maps it (anonymous memory of mem_mib or more)."""
+    total = 0
+    size = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for l in f:
+                if l.startswith("Size:"):
+                    size = int(l.split()[1])
+                elif l.startswith("Rss:") and size is not None and size >= mem_mib * 1024:
+                    total += int(l.split()[1])
+    except (OSError, ValueError):
+        return None
+    return total
+
+
 def kill_group(proc, sig=signal.SIGKILL):
     try:
         os.killpg(proc.pid, sig)
@@ -87,6 +104,7 @@ class Run:
         self.bench_start = None
         self.bench_end = None
         self.bench_cpu_ns = None
+        self.guest_rss_kib = None
         self.last_line_t = None  # DONE / Power down / SIGTERM sent
         self.exit_t = None
         self.maxrss_kib = None
@@ -103,7 +121,7 @@ class Run:
 
 
 def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
-           done_grace=10.0, bench=False, stdin_pipe=False):
+           done_grace=10.0, bench=False, stdin_pipe=False, mem_mib=None):
     """Spawns argv and follows its console (stdout) until it exits.
 
     stop_mode: "done"     the guest powers off by itself after "KT: DONE";
@@ -179,6 +197,8 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                     if bench and text.startswith("KT: bench start"):
                         r.bench_start = t
                         r.bench_cpu_ns = proc_cpu_ns(proc.pid)
+                        if mem_mib:
+                            r.guest_rss_kib = guest_ram_rss_kib(proc.pid, mem_mib)
                     elif bench and text.startswith("KT: bench end") and r.bench_start is not None:
                         r.bench_end = ls
                         c = proc_cpu_ns(proc.pid)
@@ -316,7 +336,7 @@ def run_suite(a, cmds, vmms, linux_guest, log):
             if what == "test":
                 argv = cmds.test_guest(vmm, cl)
                 r = run_vm(argv, ready_re=re.compile(r"^KT: start\b"), timeout=a.timeout,
-                           bench=True, stop_mode="done", done_grace=a.done_grace)
+                           bench=True, stop_mode="done", done_grace=a.done_grace, mem_mib=a.memory)
                 tag = f"{vmm:13s} test/{kind:4s} #{i + 1}"
                 if r.error:
                     log(f"{tag}: FAILED: {r.error}")
@@ -337,11 +357,16 @@ def run_suite(a, cmds, vmms, linux_guest, log):
                         notes[vmm].append("no-poweroff")
                 collect(s, "teardown", td)
                 collect(s, "rss", r.maxrss_kib)
+                collect(s, "guest_rss", r.guest_rss_kib)
+                if r.guest_rss_kib is not None:
+                    collect(s, "rss_overhead", r.maxrss_kib - r.guest_rss_kib)
                 collect(s, f"cpu_run_{kind}", r.cpu_s)
                 log(f"{tag}: first byte {r.first_byte * 1e3:8.1f} ms, KT start {r.ready * 1e3:8.1f} ms, "
                     f"exit {((r.bench_end or 0) - (r.bench_start or 0)) / count * 1e6:6.2f} us, "
                     f"teardown {'n/a' if td is None else f'{td * 1e3:.1f} ms'}, "
-                    f"rss {r.maxrss_kib / 1024:.1f} MiB, cpu {r.cpu_s:.2f} s, rc {r.returncode}")
+                    f"rss {r.maxrss_kib / 1024:.1f} MiB (guest RAM "
+                    f"{'?' if r.guest_rss_kib is None else f'{r.guest_rss_kib / 1024:.1f}'} MiB), "
+                    f"cpu {r.cpu_s:.2f} s, rc {r.returncode}")
             else:
                 argv = cmds.linux(vmm, linux_guest)
                 mode = "poweroff" if a.linux_poweroff else "sigterm"
@@ -378,6 +403,8 @@ def metric_list(a, with_linux):
         "Teardown, memory, CPU (test guest)",
         Metric("teardown", "`KT: DONE` line → process exit", "ms", 1e3, "{:.1f}"),
         Metric("rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("guest_rss", "of which guest RAM resident (at bench start)", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("rss_overhead", "peak RSS minus resident guest RAM", "MiB", 1 / 1024, "{:.1f}"),
         Metric("cpu_run_pio", f"host CPU, whole run with {a.pio_count} PIO exits", "s", 1, "{:.2f}"),
         Metric("cpu_run_mmio", f"host CPU, whole run with {a.mmio_count} MMIO exits", "s", 1, "{:.2f}"),
     ]

@@ -14,11 +14,12 @@
 #include <mutex>
 #include <span>
 
+#include "base/input_port.hpp"
 #include "bus/bus.hpp"
 
 namespace kvmkit::devices {
 
-class Serial16550 : public bus::BusDevice {
+class Serial16550 : public bus::BusDevice, public base::InputPort {
 public:
     using OutputSink = std::function<void(std::span<const uint8_t>)>;
     static constexpr size_t kFifoSize = 16;
@@ -33,7 +34,8 @@ public:
     size_t enqueue_input(std::span<const uint8_t> bytes);
     size_t input_space() const;
     // Called (from the guest's vCPU thread) whenever the guest frees FIFO space.
-    void set_space_callback(std::function<void()> cb);
+    void set_space_callback(std::function<void()> cb) override;
+    size_t accept_input(std::span<const uint8_t> bytes) override { return enqueue_input(bytes); }
 
 private:
     uint8_t read_reg(uint8_t reg);

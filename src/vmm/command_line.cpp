@@ -55,6 +55,12 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     app.add_option("--name", c.name, "VM name, used in logs");
     app.add_flag("--no-reboot", c.no_reboot, "Exit instead of rebooting when the guest resets");
     app.add_option("--log-level", out.log_level, "error, warn, info or debug (default warn)");
+    std::vector<std::string> disks;
+    app.add_option("--disk", disks, "A virtio-blk disk: PATH[,readonly=on][,cache=none|writeback] (repeatable)");
+    app.add_flag("--rng", c.rng, "Add a virtio-rng device (entropy from the host's getrandom)");
+    std::string console = "serial";
+    app.add_option("--console", console, "Where the terminal's input goes: serial (COM1, default) or virtio "
+                                         "(a virtio-console, the guest's hvc0); output of both is shown");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
@@ -68,6 +74,9 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     }
 
     c.memory = TRY_CTX(base::parse_size(memory), "--memory");
+    for (const auto& d : disks) c.disks.push_back(TRY(virtio::parse_disk_option(d)));
+    if (console != "serial" && console != "virtio") return fail("--console: use serial or virtio, not '" + console + "'");
+    c.virtio_console = console == "virtio";
     if (cpu != "auto") c.cpu_profile = TRY_CTX(arch::x86_64::parse_cpu_profile(cpu), "--cpu");
     if (out.log_level != "error" && out.log_level != "warn" && out.log_level != "info" && out.log_level != "debug")
         return fail("--log-level: unknown level '" + out.log_level + "'");

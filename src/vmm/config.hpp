@@ -6,7 +6,10 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
 #include "arch/x86_64/cpuid.hpp"
+#include "virtio/devices/disk_image.hpp"
 
 namespace kvmkit::vmm {
 
@@ -19,6 +22,9 @@ struct VmConfig {
     uint32_t cpus = 1;
     std::optional<arch::x86_64::CpuProfile> cpu_profile;  // nullopt: chosen from the host (auto)
     bool no_reboot = false;
+    std::vector<virtio::DiskOptions> disks;  // virtio-blk, in order: vda, vdb, ...
+    bool rng = false;                         // virtio-rng fed by getrandom(2)
+    bool virtio_console = false;              // console input goes to virtio-console (hvc0), not COM1
 };
 
 }  // namespace kvmkit::vmm

@@ -41,11 +41,12 @@ void Console::restore_terminal() {
     }
 }
 
-void Console::attach(devices::Serial16550* serial) {
+void Console::attach(base::InputPort* port) {
     std::lock_guard lock(mutex_);
-    serial_ = serial;
-    if (serial_) {
-        serial_->set_space_callback([this] { notify_space(); });
+    if (port_) port_->set_space_callback(nullptr);
+    port_ = port;
+    if (port_) {
+        port_->set_space_callback([this] { notify_space(); });
         push_pending();
     }
 }
@@ -55,8 +56,8 @@ void Console::notify_space() {
 }
 
 size_t Console::push_pending() {
-    if (!serial_ || pending_.empty()) return 0;
-    size_t n = serial_->enqueue_input(pending_);
+    if (!port_ || pending_.empty()) return 0;
+    size_t n = port_->accept_input(pending_);
     pending_.erase(pending_.begin(), pending_.begin() + n);
     return n;
 }

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "base/event_fd.hpp"
-#include "devices/serial_16550.hpp"
+#include "base/input_port.hpp"
 
 namespace kvmkit::vmm {
 
@@ -27,7 +27,7 @@ public:
 
     // Starts reading stdin. Call once.
     base::Result<void> start();
-    void attach(devices::Serial16550* serial);  // nullptr detaches
+    void attach(base::InputPort* port);  // where input goes; nullptr detaches
     void write_output(std::span<const uint8_t> bytes);
     bool is_tty() const { return tty_; }
     void restore_terminal();
@@ -45,8 +45,8 @@ private:
     std::thread thread_;
     std::atomic<bool> stop_{false};
 
-    std::mutex mutex_;  // guards serial_ and pending_
-    devices::Serial16550* serial_ = nullptr;
+    std::mutex mutex_;  // guards port_ and pending_; taken before the port's own lock
+    base::InputPort* port_ = nullptr;
     std::vector<uint8_t> pending_;
 };
 

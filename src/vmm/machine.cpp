@@ -15,6 +15,9 @@
 #include "base/log.hpp"
 #include "devices/cmos_rtc.hpp"
 #include "devices/i8042.hpp"
+#include "virtio/devices/virtio_blk.hpp"
+#include "virtio/devices/virtio_console.hpp"
+#include "virtio/devices/virtio_rng.hpp"
 #include "vmm/exit_dispatch.hpp"
 
 namespace kvmkit::vmm {
@@ -108,6 +111,7 @@ Machine::~Machine() {
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     console_.attach(nullptr);
+    if (devices_) devices_->stop();
 }
 
 Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& cfg, const HostInfo& host, Console& console) {
@@ -152,7 +156,7 @@ Result<void> Machine::build(const HostInfo& host) {
         if (!extra.empty()) cmdline += (cmdline.empty() ? "" : " ") + extra;
     }
 
-    uint64_t rsdp = TRY(x86::write_acpi_tables(mem_, cfg_.cpus));
+    uint64_t rsdp = TRY(x86::write_acpi_tables(mem_, cfg_.cpus, cfg_.memory));
     x86::BootInputs in{cmdline, initrd, cfg_.memory, rsdp};
     auto placed = TRY(x86::write_boot_info(mem_, kernel, in));
     TRY(x86::write_gdt_and_page_tables(mem_));
@@ -161,6 +165,7 @@ Result<void> Machine::build(const HostInfo& host) {
              gib(cfg_.memory).c_str(), x86::cpu_profile_name(profile));
 
     TRY(setup_devices());
+    TRY(setup_pci_devices());
     TRY(setup_vcpus(profile, kernel, placed.boot_info_addr));
     return base::ok();
 }
@@ -189,6 +194,24 @@ Result<void> Machine::setup_devices() {
     // in KVM's coalesced ring spares a full exit (~14 us on PVM) each.
     if (kvm_.check_extension(KVM_CAP_COALESCED_PIO) && vm_.register_coalesced_pio(layout::kPostPort, 1))
         coalesced_ring_ = true;
+    return base::ok();
+}
+
+Result<void> Machine::setup_pci_devices() {
+    devices_ = std::make_unique<DeviceManager>(vm_, pio_bus_, mmio_bus_, mem_, cfg_.memory);
+    TRY(devices_->init());
+    for (size_t i = 0; i < cfg_.disks.size(); ++i) {
+        auto image = TRY(virtio::DiskImage::open(cfg_.disks[i]));
+        std::string serial = "kvmkit-vd" + std::string(1, static_cast<char>('a' + i % 26));
+        TRY(devices_->add_virtio(std::make_shared<virtio::VirtioBlk>(std::move(image), serial)));
+    }
+    if (cfg_.rng) TRY(devices_->add_virtio(std::make_shared<virtio::VirtioRng>()));
+    if (cfg_.virtio_console) {
+        virtio_console_ = std::make_shared<virtio::VirtioConsole>(
+            [this](std::span<const uint8_t> b) { console_.write_output(b); });
+        TRY(devices_->add_virtio(virtio_console_));
+        console_.attach(virtio_console_.get());
+    }
     return base::ok();
 }
 

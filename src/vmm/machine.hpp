@@ -27,6 +27,8 @@
 #include "memory/guest_memory.hpp"
 #include "vmm/config.hpp"
 #include "vmm/console.hpp"
+#include "virtio/devices/virtio_console.hpp"
+#include "vmm/device_manager.hpp"
 #include "vmm/host_info.hpp"
 #include "vmm/kvm_irq_line.hpp"
 
@@ -53,6 +55,7 @@ private:
     Machine(const VmConfig& cfg, Console& console, kvm::Kvm kvm, kvm::Vm vm);
     base::Result<void> build(const HostInfo& host);
     base::Result<void> setup_devices();
+    base::Result<void> setup_pci_devices();
     base::Result<void> setup_vcpus(arch::x86_64::CpuProfile profile, const arch::x86_64::LoadedKernel& kernel,
                                    uint64_t boot_info_addr);
     void vcpu_loop(size_t index);
@@ -70,6 +73,8 @@ private:
     std::vector<std::unique_ptr<KvmIrqLine>> irq_lines_;
     std::shared_ptr<devices::Serial16550> serial_;
     std::shared_ptr<devices::AcpiPm> acpi_pm_;
+    std::unique_ptr<DeviceManager> devices_;
+    std::shared_ptr<virtio::VirtioConsole> virtio_console_;
     std::vector<kvm::Vcpu> vcpus_;
     std::vector<std::thread> threads_;
     std::vector<pthread_t> thread_handles_;

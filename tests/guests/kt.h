@@ -21,6 +21,7 @@ static inline uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1, %
 static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 
 static inline uint8_t mmio_r8(uint64_t a) { return *(volatile uint8_t *)a; }
+static inline uint16_t mmio_r16(uint64_t a) { return *(volatile uint16_t *)a; }
 static inline uint32_t mmio_r32(uint64_t a) { return *(volatile uint32_t *)a; }
 static inline void mmio_w8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
 static inline void mmio_w16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
@@ -49,6 +50,8 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
+/* full barrier (store->load order) without SSE2's mfence */
+static inline void mb(void) { __asm__ volatile("lock addl $0, (%%rsp)" ::: "memory", "cc"); }
 
 /* ---- lib.c ---- */
 void *memset(void *d, int c, size_t n);
@@ -174,6 +177,56 @@ void check_crc32insn(void);
 void check_smp(void);
 void run_bench(const char *spec, size_t len);
 uint32_t crc32_update(uint32_t crc, const uint8_t *p, uint64_t n);
+void pic_disable(void);
+
+/* ---- PCI (pci.c) ---- */
+#define PCI_MAX 64
+#define BAR_IO 1
+#define BAR_MEM 2
+#define BAR_64 4
+#define BAR_PREF 8
+struct pci_dev {
+	uint8_t bus, dev, fn, hdr;
+	uint16_t vendor, device, subsys_vendor, subsys;
+	uint32_t class_rev;
+	uint64_t bar[6], bar_size[6];
+	uint8_t bar_flags[6];
+	uint8_t bar_assigned; /* bit i: BAR i assigned by the guest */
+};
+extern struct pci_dev pci_devs[PCI_MAX];
+extern int pci_ndev;
+extern uint64_t pci_ecam;
+int pci_scan(void);
+const char *pci_name(const struct pci_dev *d);
+uint32_t pci_read(const struct pci_dev *d, unsigned off, int width);
+void pci_write(const struct pci_dev *d, unsigned off, int width, uint32_t v);
+unsigned pci_find_cap(const struct pci_dev *d, uint8_t id, unsigned from);
+uint64_t pci_bar_map(const struct pci_dev *d, unsigned bar, uint64_t off, uint64_t len);
+int pci_msix_setup(struct pci_dev *d, unsigned entry, uint8_t vector);
+void pci_msix_disable(struct pci_dev *d);
+void check_pci(void);
+/* DMA memory: identity mapped RAM below 4 GiB, not zeroed */
+void *dma_alloc(uint64_t size, uint64_t align);
+uint64_t dma_left(void);
+/* command line helpers */
+uint64_t cmdline_num(const char *key, uint64_t def); /* decimal, or hex with 0x */
+int cmdline_is(const char *key, const char *val);
+int cmdline_has(const char *key, const char *word); /* word in comma list */
+
+/* ---- virtio (virtio.c, virtio_blk.c) ---- */
+void check_blk(void);
+void check_blk_rw(void);
+void check_blk_read(void);
+void check_blk_flush(void);
+void check_blk_getid(void);
+void check_blk_discard(void);
+void check_blk_zeroes(void);
+void check_blk_inflight(void);
+void check_blk_readonly(void);
+void check_blk_hostile(void);
+void check_rng(void);
+void check_vcon(void);
+void run_blk_bench(const char *spec, size_t len);
 
 /* ---- end actions (main.c) ---- */
 void kt_finish(void) __attribute__((noreturn));

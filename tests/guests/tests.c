@@ -263,7 +263,7 @@ static uint32_t ioapic_r(uint64_t base, uint32_t reg)
 	return mmio_r32(base + 0x10);
 }
 
-static void pic_disable(void)
+void pic_disable(void)
 {
 	/* remap the 8259s to 0x20-0x2f (away from exceptions) and mask them */
 	outb(0x20, 0x11);

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "arch/x86_64/aml.hpp"
 #include "arch/x86_64/layout.hpp"
 
 namespace kvmkit::arch::x86_64 {
@@ -176,15 +177,55 @@ void set_checksum(std::vector<uint8_t>& blob, uint64_t base, uint64_t addr, size
     t[checksum_offset] = static_cast<uint8_t>(-acpi_checksum({t, len}));
 }
 
-std::vector<uint8_t> build_dsdt() {
-    // AML: Name (_S5, Package (4) { S5, S5, Zero, Zero })
-    const uint8_t aml[] = {0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, layout::kSleepTypeS5,
-                           0x0a, layout::kSleepTypeS5, 0x00, 0x00};
-    std::vector<uint8_t> t(sizeof(SdtHeader) + sizeof aml);
+std::vector<uint8_t> build_dsdt(uint64_t mem_size) {
+    namespace a = aml;
+    a::Bytes crs;
+    for (const auto& item : {a::word_bus_number(0, 0), a::io_port(layout::kPciConfigPort, layout::kPciConfigPort, 1, 8),
+                             a::word_io(0x0000, 0x0cf7), a::word_io(0x0d00, 0xffff),
+                             a::dword_memory(static_cast<uint32_t>(layout::kPciMmio32Start),
+                                             static_cast<uint32_t>(layout::kPciMmio32End - 1)),
+                             a::qword_memory(layout::pci_mmio64_start(mem_size),
+                                             layout::pci_mmio64_start(mem_size) + layout::kPciMmio64Size - 1),
+                             a::end_tag()})
+        crs.insert(crs.end(), item.begin(), item.end());
+    a::Bytes aml;
+    auto add = [&](const a::Bytes& b) { aml.insert(aml.end(), b.begin(), b.end()); };
+    // \_S5: SLP_TYPa, SLP_TYPb, reserved, reserved.
+    add(a::name("_S5_", a::package({a::integer(layout::kSleepTypeS5), a::integer(layout::kSleepTypeS5),
+                                     a::integer(0), a::integer(0)})));
+    add(a::scope("\\_SB_", {a::device("PCI0", {
+                                 a::name("_HID", a::eisa_id("PNP0A08")),  // PCI Express root bridge
+                                 a::name("_CID", a::eisa_id("PNP0A03")),  // compatible: PCI root bridge
+                                 a::name("_ADR", a::integer(0)),
+                                 a::name("_SEG", a::integer(0)),
+                                 a::name("_UID", a::integer(0)),
+                                 a::name("_BBN", a::integer(0)),
+                                 a::name("_CRS", a::buffer(crs)),
+                             })}));
+    std::vector<uint8_t> t(sizeof(SdtHeader) + aml.size());
     SdtHeader h{};
     fill_header(h, "DSDT", t.size(), 2);
     std::memcpy(t.data(), &h, sizeof h);
-    std::memcpy(t.data() + sizeof h, aml, sizeof aml);
+    std::memcpy(t.data() + sizeof h, aml.data(), aml.size());
+    return t;
+}
+
+std::vector<uint8_t> build_mcfg() {
+#pragma pack(push, 1)
+    struct Allocation {
+        uint64_t base;
+        uint16_t segment;
+        uint8_t start_bus;
+        uint8_t end_bus;
+        uint32_t reserved;
+    };
+#pragma pack(pop)
+    std::vector<uint8_t> t(sizeof(SdtHeader) + 8 + sizeof(Allocation), 0);
+    SdtHeader h{};
+    fill_header(h, "MCFG", t.size(), 1);
+    std::memcpy(t.data(), &h, sizeof h);
+    Allocation a{layout::kPciEcamBase, 0, 0, static_cast<uint8_t>((layout::kPciEcamSize >> 20) - 1), 0};
+    std::memcpy(t.data() + sizeof h + 8, &a, sizeof a);
     return t;
 }
 
@@ -247,7 +288,7 @@ std::vector<uint8_t> build_acpi_tables(const AcpiConfig& cfg) {
     Rsdp rsdp{};
     uint64_t rsdp_addr = append(blob, base, &rsdp, sizeof rsdp);
 
-    auto dsdt = build_dsdt();
+    auto dsdt = build_dsdt(cfg.mem_size);
     uint64_t dsdt_addr = append(blob, base, dsdt.data(), dsdt.size());
     set_checksum(blob, base, dsdt_addr, dsdt.size(), offsetof(SdtHeader, checksum));
 
@@ -259,7 +300,11 @@ std::vector<uint8_t> build_acpi_tables(const AcpiConfig& cfg) {
     uint64_t madt_addr = append(blob, base, madt.data(), madt.size());
     set_checksum(blob, base, madt_addr, madt.size(), offsetof(SdtHeader, checksum));
 
-    const uint64_t entries[] = {fadt_addr, madt_addr};
+    auto mcfg = build_mcfg();
+    uint64_t mcfg_addr = append(blob, base, mcfg.data(), mcfg.size());
+    set_checksum(blob, base, mcfg_addr, mcfg.size(), offsetof(SdtHeader, checksum));
+
+    const uint64_t entries[] = {fadt_addr, madt_addr, mcfg_addr};
     std::vector<uint8_t> xsdt(sizeof(SdtHeader) + sizeof entries);
     SdtHeader xh{};
     fill_header(xh, "XSDT", xsdt.size(), 1);
@@ -280,8 +325,8 @@ std::vector<uint8_t> build_acpi_tables(const AcpiConfig& cfg) {
     return blob;
 }
 
-base::Result<uint64_t> write_acpi_tables(memory::GuestMemory& mem, uint32_t cpus) {
-    auto blob = build_acpi_tables({cpus, layout::kAcpiStart});
+base::Result<uint64_t> write_acpi_tables(memory::GuestMemory& mem, uint32_t cpus, uint64_t mem_size) {
+    auto blob = build_acpi_tables({cpus, layout::kAcpiStart, mem_size});
     if (blob.size() > layout::kAcpiEnd - layout::kAcpiStart)
         return base::fail("ACPI tables too large (" + std::to_string(blob.size()) + " bytes)");
     TRY_CTX(mem.write(layout::kAcpiStart, blob.data(), blob.size()), "write ACPI tables");

@@ -25,6 +25,8 @@ std::vector<E820Entry> build_e820(uint64_t mem_size) {
     uint64_t low_end = low_ram_end(mem_size);
     if (low_end > layout::kHighMemStart)
         map.push_back({layout::kHighMemStart, low_end - layout::kHighMemStart, E820Type::Ram});
+    // Linux uses ECAM only where the firmware reserved it.
+    map.push_back({layout::kPciEcamBase, layout::kPciEcamSize, E820Type::Reserved});
     if (mem_size > low_end) map.push_back({layout::kRamAbove4gStart, mem_size - low_end, E820Type::Ram});
     return map;
 }

@@ -43,6 +43,16 @@ constexpr uint64_t kMmioHoleStart = 0xc0000000;  // 3 GiB
 constexpr uint64_t kMmioHoleEnd = 1ull << 32;
 constexpr uint64_t kRamAbove4gStart = 1ull << 32;
 
+// PCI: BARs go in the 32-bit window first, then the 64-bit one above RAM;
+// ECAM covers bus 0 only (the MCFG table says so).
+constexpr uint64_t kPciMmio32Start = 0xc0000000;
+constexpr uint64_t kPciMmio32End = 0xe0000000;
+constexpr uint64_t kPciEcamBase = 0xe0000000;
+constexpr uint64_t kPciEcamSize = 1ull << 20;  // 1 bus x 32 devices x 8 functions x 4 KiB
+constexpr uint64_t kPciMmio64Size = 64ull << 30;
+constexpr uint16_t kPciConfigPort = 0xcf8;
+constexpr uint32_t kFirstMsiGsi = 24;  // after the IOAPIC's pins
+
 constexpr uint64_t kIoapicAddr = 0xfec00000;
 constexpr uint64_t kLapicAddr = 0xfee00000;
 constexpr uint64_t kIdentityMapPageAddr = 0xfffbc000;
@@ -69,4 +79,12 @@ constexpr uint32_t kSciIrq = 9;
 
 constexpr uint32_t kIoapicPins = 24;
 
+}  // namespace kvmkit::arch::x86_64::layout
+
+namespace kvmkit::arch::x86_64::layout {
+// The 64-bit PCI window: 1 GiB-aligned, just above the highest RAM address.
+constexpr uint64_t pci_mmio64_start(uint64_t mem_size) {
+    uint64_t ram_end = mem_size > kMmioHoleStart ? kRamAbove4gStart + (mem_size - kMmioHoleStart) : kRamAbove4gStart;
+    return (ram_end + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+}
 }  // namespace kvmkit::arch::x86_64::layout

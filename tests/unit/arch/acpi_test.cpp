@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/x86_64/e820.hpp"
 #include "images.hpp"
 
 using namespace kvmkit::arch::x86_64;
@@ -21,6 +22,7 @@ using kvmkit::memory::GuestMemory;
 namespace {
 
 constexpr uint64_t kBase = 0xe0000;
+constexpr uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
 
 uint8_t sum(const uint8_t* p, size_t n) {
     uint8_t s = 0;
@@ -38,7 +40,8 @@ struct Table {
 // Parses the blob the way a guest OS would: RSDP -> XSDT -> tables (-> DSDT via the FADT).
 class Tables {
 public:
-    Tables(uint32_t cpus, uint64_t base = kBase) : base_(base), blob_(build_acpi_tables({cpus, base})) {}
+    Tables(uint32_t cpus, uint64_t base = kBase, uint64_t mem_size = 512 * MiB)
+        : base_(base), blob_(build_acpi_tables({cpus, base, mem_size})) {}
 
     const std::vector<uint8_t>& blob() const { return blob_; }
     uint64_t base() const { return base_; }
@@ -313,21 +316,118 @@ TEST(AcpiTables, WrittenIntoTheBiosArea) {
     std::vector<uint8_t> low(1 << 20, 0);
     GuestMemory mem;
     ASSERT_TRUE(mem.add_borrowed(0, low.size(), low.data()));
-    auto rsdp = write_acpi_tables(mem, 4);
+    auto rsdp = write_acpi_tables(mem, 4, 512 * MiB);
     ASSERT_TRUE(rsdp) << rsdp.error().message();
     EXPECT_EQ(*rsdp, 0xe0000u);
     EXPECT_EQ(std::memcmp(low.data() + 0xe0000, "RSD PTR ", 8), 0);
-    auto blob = build_acpi_tables({4, 0xe0000});
+    auto blob = build_acpi_tables({4, 0xe0000, 512 * MiB});
     EXPECT_TRUE(std::equal(blob.begin(), blob.end(), low.begin() + 0xe0000));
     // Nothing written below the BIOS area.
     EXPECT_TRUE(std::all_of(low.begin(), low.begin() + 0xe0000, [](uint8_t c) { return c == 0; }));
     // The largest machine still fits in [0xe0000, 1 MiB).
-    EXPECT_TRUE(write_acpi_tables(mem, 254));
+    EXPECT_TRUE(write_acpi_tables(mem, 254, 5 * GiB));
 }
 
 TEST(AcpiTables, FailsWhenTheBiosAreaIsNotMemory) {
     std::vector<uint8_t> low(0x80000, 0);
     GuestMemory mem;
     ASSERT_TRUE(mem.add_borrowed(0, low.size(), low.data()));
-    EXPECT_FALSE(write_acpi_tables(mem, 1));
+    EXPECT_FALSE(write_acpi_tables(mem, 1, 512 * MiB));
+}
+
+// ---- PCI host bridge: MCFG and the DSDT's \_SB.PCI0 -----------------------------------
+
+TEST(AcpiMcfg, EcamAllocationIsReservedInE820) {
+    // PCI Firmware Specification 3.0, table 4-2/4-3: header, 8 reserved bytes, then
+    // {u64 base, u16 segment, u8 start bus, u8 end bus, u32 reserved} allocations.
+    for (uint64_t mem : {512 * MiB, 3 * GiB, 5 * GiB}) {
+        Tables t(1, kBase, mem);
+        auto m = t.find("MCFG");
+        ASSERT_NE(m.bytes, nullptr);
+        EXPECT_EQ(sum(m.bytes, m.length), 0);
+        ASSERT_GE(m.length, 36u + 8u + 16u);
+        EXPECT_EQ((m.length - 44) % 16, 0u);
+        const uint64_t base = field<uint64_t>(m, 44);
+        const uint16_t segment = field<uint16_t>(m, 52);
+        const uint8_t start_bus = m.bytes[54], end_bus = m.bytes[55];
+        EXPECT_EQ(segment, 0);
+        EXPECT_EQ(start_bus, 0);
+        ASSERT_GE(end_bus, start_bus);
+        EXPECT_EQ(base % MiB, 0u) << "ECAM is 1 MiB per bus and aligned to it";
+        const uint64_t size = uint64_t(end_bus - start_bus + 1) << 20;
+        // Outside RAM, inside the 32-bit hole, clear of the IOAPIC and LAPIC.
+        EXPECT_GE(base, 3 * GiB);
+        EXPECT_LE(base + size, 0xfec00000u);
+        // Linux only uses ECAM that the firmware reserved in the e820 map.
+        bool reserved = false;
+        for (const auto& e : build_e820(mem))
+            reserved |= e.type == E820Type::Reserved && e.addr <= base && base + size <= e.addr + e.size;
+        EXPECT_TRUE(reserved) << "mem " << mem;
+    }
+}
+
+namespace {
+// Address space resource descriptors (ACPI 6.4, 6.4.3.5): large item tag, 16-bit length,
+// resource type (0 = memory), flags, then granularity/min/max/translation/length.
+struct Window {
+    uint64_t min, max;
+};
+std::vector<Window> memory_windows(const Table& dsdt) {
+    std::vector<Window> w;
+    const uint8_t* p = dsdt.bytes;
+    for (uint32_t i = 36; i + 46 <= dsdt.length; ++i) {
+        if (p[i] == 0x8a && p[i + 1] == 43 && p[i + 2] == 0 && p[i + 3] == 0) {  // QWord, memory
+            uint64_t mn, mx;
+            std::memcpy(&mn, p + i + 14, 8);
+            std::memcpy(&mx, p + i + 22, 8);
+            w.push_back({mn, mx});
+        }
+    }
+    for (uint32_t i = 36; i + 26 <= dsdt.length; ++i) {
+        if (p[i] == 0x87 && p[i + 1] == 23 && p[i + 2] == 0 && p[i + 3] == 0) {  // DWord, memory
+            uint32_t mn, mx;
+            std::memcpy(&mn, p + i + 10, 4);
+            std::memcpy(&mx, p + i + 14, 4);
+            w.push_back({mn, mx});
+        }
+    }
+    return w;
+}
+}  // namespace
+
+TEST(AcpiDsdt, PciHostBridge) {
+    Tables t(1);
+    auto d = t.dsdt();
+    ASSERT_NE(d.bytes, nullptr);
+    std::vector<uint8_t> aml(d.bytes + 36, d.bytes + d.length);
+    auto has = [&](const std::vector<uint8_t>& seq) {
+        return std::search(aml.begin(), aml.end(), seq.begin(), seq.end()) != aml.end();
+    };
+    EXPECT_TRUE(has({'P', 'C', 'I', '0'}));
+    // Name(_HID, EisaId("PNP0A08")): "PNP" packs into 0x41D0 (5 bits per letter, big-endian),
+    // then 0x0A08; as a DWordConst (prefix 0x0C).
+    EXPECT_TRUE(has({0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08})) << "PCI Express root bridge";
+    EXPECT_TRUE(has({0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03})) << "compatible with PNP0A03";
+    EXPECT_TRUE(has({'_', 'C', 'R', 'S'}));
+}
+
+TEST(AcpiDsdt, PciMemoryWindowsAvoidRam) {
+    for (uint64_t mem : {512 * MiB, 3 * GiB, 5 * GiB, 64 * GiB}) {
+        Tables t(1, kBase, mem);
+        auto windows = memory_windows(t.dsdt());
+        ASSERT_GE(windows.size(), 2u) << "a 32-bit and a 64-bit window";
+        bool above_4g = false;
+        for (const auto& w : windows) {
+            EXPECT_LT(w.min, w.max);
+            for (const auto& r : ram_ranges(mem))
+                EXPECT_TRUE(w.max < r.base || w.min >= r.base + r.size)
+                    << std::hex << "window [" << w.min << ", " << w.max << "] overlaps RAM (mem 0x" << mem << ")";
+            if (w.min < 4 * GiB) {
+                EXPECT_LT(w.max, 0xfec00000u) << "the 32-bit window stays below the IOAPIC";
+            } else {
+                above_4g = true;
+            }
+        }
+        EXPECT_TRUE(above_4g) << "mem " << mem;
+    }
 }

@@ -322,16 +322,44 @@ TEST(FindPvhEntry, DirectLookup) {
     ASSERT_TRUE(e->has_value());
     EXPECT_EQ(**e, 0x1234567u);
 
-    auto note = find_xen_note(img, kPhys32Entry);
+    auto note = find_elf_note(img, "Xen", kPhys32Entry);
     ASSERT_TRUE(note);
     ASSERT_TRUE(note->has_value());
     EXPECT_EQ((*note)->size(), 4u);
     // The payload is a view into the image, right after the 12-byte header and "Xen\0".
     EXPECT_EQ((*note)->data(), img.data() + kElfNotesOffset + 12 + 4);
 
-    auto none = find_xen_note(img, 99);
+    auto none = find_elf_note(img, "Xen", 99);
     ASSERT_TRUE(none);
     EXPECT_FALSE(none->has_value());
+    // The owner must match exactly, terminating NUL included: "Xe" is not a prefix match.
+    auto other = find_elf_note(img, "Xe", kPhys32Entry);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(other->has_value());
+    auto any = find_elf_note(img, "Xen", kAnyNoteType);
+    ASSERT_TRUE(any);
+    EXPECT_TRUE(any->has_value());
+}
+
+TEST_F(Loader, LinuxOwnedNoteMarksLinux) {
+    // A vmlinux carries notes owned by "Linux" (e.g. type 0x100 build salt).
+    auto s = pvh_spec(le_bytes<uint32_t>(0x1000000));
+    auto linux_note = elf_note("Linux", 0x100, {1, 2, 3, 4});
+    s.notes.insert(s.notes.begin(), linux_note.begin(), linux_note.end());
+    auto k = load_elf_pvh(mem, make_elf(s));
+    ASSERT_TRUE(k) << k.error().message();
+    EXPECT_TRUE(k->is_linux);
+    EXPECT_EQ(k->entry, 0x1000000u);
+
+    // "LinuxX" or "Linu" owners are not Linux.
+    for (const char* owner : {"LinuxX", "Linu"}) {
+        auto t = pvh_spec(le_bytes<uint32_t>(0x1000000));
+        auto n = elf_note(owner, 0x100, {1, 2, 3, 4});
+        t.notes.insert(t.notes.begin(), n.begin(), n.end());
+        auto kk = load_elf_pvh(mem, make_elf(t));
+        ASSERT_TRUE(kk) << kk.error().message();
+        EXPECT_FALSE(kk->is_linux) << owner;
+    }
 }
 
 TEST_F(Loader, PvhNoteOfABadSizeIsRejected) {
@@ -355,7 +383,7 @@ TEST_F(Loader, MalformedNoteSizesNeverCrash) {
         Elf64_Nhdr h{sz[0], sz[1], kPhys32Entry};
         std::memcpy(s.notes.data(), &h, sizeof h);
         auto img = make_elf(s);
-        auto note = find_xen_note(img, kPhys32Entry);
+        auto note = find_elf_note(img, "Xen", kPhys32Entry);
         // Either an error or "no note" — but never a note reaching outside the image.
         if (note && note->has_value()) {
             EXPECT_GE((*note)->data(), img.data());

@@ -73,7 +73,9 @@ TEST(GuestMemoryRegions, RejectsEveryKindOfOverlap) {
     for (const auto& c : cases) {
         auto r = mem.add_borrowed(c.base, c.size, buf.data());
         EXPECT_FALSE(r) << c.what;
-        if (!r) EXPECT_NE(r.error().message().find("overlaps"), std::string::npos) << r.error().message();
+        if (!r) {
+            EXPECT_NE(r.error().message().find("overlaps"), std::string::npos) << r.error().message();
+        }
     }
     EXPECT_EQ(mem.regions().size(), 1u);
 }

@@ -1,0 +1,32 @@
+#include "virtio/devices/queue_device.hpp"
+
+namespace kvmkit::virtio {
+
+base::Result<void> QueueDevice::activate(uint64_t features, std::vector<QueueConfig> queues, memory::GuestMemory& mem,
+                                         VirtioInterrupt& irq) {
+    std::lock_guard lock(mutex_);
+    queues_.clear();
+    for (size_t i = 0; i < queues.size(); ++i) {
+        if (queues[i].size == 0) {
+            queues_.emplace_back();
+            continue;
+        }
+        auto q = Virtqueue::create(queues[i], mem);
+        if (!q) return base::unexpected(q.error().context("queue " + std::to_string(i)));
+        queues_.emplace_back(std::move(*q));
+    }
+    mem_ = &mem;
+    irq_ = &irq;
+    features_ = features;
+    return base::ok();
+}
+
+void QueueDevice::reset() {
+    std::lock_guard lock(mutex_);
+    queues_.clear();
+    mem_ = nullptr;
+    irq_ = nullptr;
+    features_ = 0;
+}
+
+}  // namespace kvmkit::virtio

@@ -1,0 +1,68 @@
+// Common plumbing for devices whose work is "take chains from a queue, do
+// something, return them": it keeps the activated queues, the guest memory
+// and the interrupt, under one lock, and does the bookkeeping of a bad chain.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "base/log.hpp"
+#include "virtio/devices/virtio_device.hpp"
+
+namespace kvmkit::virtio {
+
+class QueueDevice : public VirtioDevice {
+public:
+    base::Result<void> activate(uint64_t features, std::vector<QueueConfig> queues, memory::GuestMemory& mem,
+                                VirtioInterrupt& irq) override;
+    void reset() override;
+    uint64_t bad_chains() const { return bad_chains_; }
+
+protected:
+    // Pops every available chain of `queue` and hands it to `handle`, which
+    // returns the number of bytes it wrote; returns chains to the used ring
+    // and interrupts the driver if it wants. Bad chains are returned with 0
+    // bytes written (their head is known) or dropped, and counted.
+    // Called with mutex_ held.
+    template <typename Handler>
+    void drain(uint16_t queue, Handler&& handle) {
+        if (queue >= queues_.size() || !queues_[queue]) return;
+        auto& vq = *queues_[queue];
+        bool used = false;
+        for (;;) {
+            auto next = vq.pop();
+            if (!next) {
+                // With EVENT_IDX, re-arm and look again so no notification is missed.
+                if (!vq.enable_notification()) break;
+                continue;
+            }
+            uint32_t written = 0;
+            if (next->has_value()) {
+                written = handle(**next);
+                (void)vq.push_used((*next)->head, written);
+                used = true;
+            } else {
+                ++bad_chains_;
+                if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), next->error().message().c_str());
+                if (auto head = vq.bad_head()) {
+                    (void)vq.push_used(*head, 0);
+                    used = true;
+                } else {
+                    break;  // the ring itself is broken: stop touching it
+                }
+            }
+        }
+        if (used && vq.should_notify()) irq_->signal_queue(queue);
+    }
+
+    std::mutex mutex_;  // guards queues_, mem_, irq_, features_
+    std::vector<std::optional<Virtqueue>> queues_;
+    memory::GuestMemory* mem_ = nullptr;
+    VirtioInterrupt* irq_ = nullptr;
+    uint64_t features_ = 0;
+    uint64_t bad_chains_ = 0;
+    base::RateLimiter warn_{10};
+};
+
+}  // namespace kvmkit::virtio
