@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks kvmkit against Debian's QEMU (-M pc and -M microvm) side by side,
-# in one run, on the project's test guest and, when it is built, the default
-# Linux guest. Prints medians and the ratios kvmkit/QEMU.
-#   bench/run.sh [--markdown] [--runs N] [--linux-runs N] [--no-linux] ...
+# in one run, on the project's test guest and (with --linux, when it is built)
+# the default Linux guest. Prints medians and the ratios kvmkit/QEMU.
+#   bench/run.sh [--markdown] [--spread] [--runs N] [--linux [--linux-runs N]] ...
 #   bench/run.sh --help         lists every option (bench/vmm_bench.py)
 # Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
-# python3 (scripts/install-deps.sh installs both), /dev/kvm. Takes ~3-5 minutes.
+# python3 (scripts/install-deps.sh installs both), /dev/kvm. The default run (test
+# guest only) takes about a minute on an idle 2-CPU PVM host; --linux adds the
+# default Linux guest (scripts/build-guest.sh), 1.5-3 minutes per boot there.
 # Never part of the tests: nothing here asserts anything about timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."

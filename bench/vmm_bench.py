@@ -2,7 +2,11 @@
 """kvmkit vs QEMU, side by side, in one run.
 
 Boots the same guests under kvmkit, QEMU -M pc and QEMU -M microvm, each N
-times, and prints the median of each metric and the ratio kvmkit/QEMU.
+times, and prints the median of each metric and the ratio kvmkit/QEMU.  The
+guests: the project's test guest (build/tests/guests, always) and, with
+--linux, the default Linux guest ($KVMKIT_CACHE/guest, if it is built).  The
+runs are interleaved (kvmkit, pc, microvm, kvmkit, ...) so that changes in the
+host's load hit all three alike.
 
 Metrics (host-side clocks only; nothing is asked of the guest but its console):
   * start-up: time from just before spawning the VMM to the first byte of
@@ -18,8 +22,10 @@ Metrics (host-side clocks only; nothing is asked of the guest but its console):
     the ACPI S5 write) to the VMM process's exit; for the Linux guest, from
     SIGTERM to exit (or, with --linux-poweroff, from the kernel's
     "reboot: Power down" line to exit);
-  * peak RSS of the VMM process (ru_maxrss from wait4) and its host CPU time
-    (user+sys from wait4) over the whole run.
+  * memory: peak RSS of the VMM process (VmHWM from /proc/<pid>/status,
+    sampled until it exits), and its RSS split into guest RAM and the rest
+    (/proc/<pid>/smaps) at the start of the bench loop / at READY;
+  * host CPU time of the VMM process (user+sys from wait4) over the whole run.
 
 Only the Python 3 standard library is used.  Benchmarks are never part of the
 test suite; nothing here asserts anything about timings.
@@ -33,6 +39,7 @@ import platform
 import re
 import select
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -71,21 +78,40 @@ def proc_cpu_ns(pid):
     return total
 
 
-def guest_ram_rss_kib(pid, mem_mib):
-    """Resident KiB of the mappings at least as large as the guest RAM: the
-    guest RAM as the VMM maps it (anonymous memory of mem_mib or more)."""
-    total = 0
+def rss_split_kib(pid, mem_mib):
+    """(guest RAM resident, everything else resident) in KiB, at this moment.
+    Guest RAM = the mappings at least as large as the guest RAM (the VMM's
+    anonymous mapping of it)."""
+    guest = other = 0
     size = None
     try:
         with open(f"/proc/{pid}/smaps") as f:
             for l in f:
                 if l.startswith("Size:"):
                     size = int(l.split()[1])
-                elif l.startswith("Rss:") and size is not None and size >= mem_mib * 1024:
-                    total += int(l.split()[1])
+                elif l.startswith("Rss:"):
+                    if size is not None and size >= mem_mib * 1024:
+                        guest += int(l.split()[1])
+                    else:
+                        other += int(l.split()[1])
     except (OSError, ValueError):
-        return None
-    return total
+        return None, None
+    return guest, other
+
+
+def vm_hwm_kib(pid):
+    """VmHWM (peak RSS of the process's own address space) in KiB, or None.
+    Not ru_maxrss from wait4: that also takes the high-water mark of the
+    address space the child had before exec(), which with vfork (Python's
+    subprocess) is this Python process's."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for l in f:
+                if l.startswith("VmHWM:"):
+                    return int(l.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def kill_group(proc, sig=signal.SIGKILL):
@@ -105,6 +131,7 @@ class Run:
         self.bench_end = None
         self.bench_cpu_ns = None
         self.guest_rss_kib = None
+        self.other_rss_kib = None
         self.last_line_t = None  # DONE / Power down / SIGTERM sent
         self.exit_t = None
         self.maxrss_kib = None
@@ -147,6 +174,7 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
     exited = False
     eof = False
     kill_at = None
+    hwm_t = -1.0
     try:
         while not exited:
             now = time.monotonic()
@@ -161,11 +189,16 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
             fds = [] if eof else [out_fd]
             if pidfd is not None:
                 fds.append(pidfd)
-            wait = min(deadline - now, 0.05 if pidfd is None else 1.0)
+            wait = min(deadline - now, 0.05 if pidfd is None else 0.2)
             if kill_at is not None:
                 wait = min(wait, max(0.0, kill_at - now))
             rd, _, _ = select.select(fds, [], [], max(0.0, wait))
             t = time.monotonic() - t0
+            if t - hwm_t >= 0.05 or (pidfd is not None and pidfd in rd):
+                h = vm_hwm_kib(proc.pid)  # monotonic: the last value read is the peak
+                if h is not None:
+                    r.maxrss_kib = h
+                hwm_t = t
             if out_fd in rd:
                 try:
                     data = os.read(out_fd, 65536)
@@ -185,7 +218,10 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                     ls, line, line_start = line_start, bytearray(), None
                     if r.ready is None and ready_re.search(text):
                         r.ready = t
+                        if mem_mib and not bench:
+                            r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
                         if on_ready == "sigterm":
+                            r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib
                             r.last_line_t = time.monotonic() - t0
                             kill_group(proc, signal.SIGTERM)
                         elif on_ready == "poweroff":
@@ -198,7 +234,7 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                         r.bench_start = t
                         r.bench_cpu_ns = proc_cpu_ns(proc.pid)
                         if mem_mib:
-                            r.guest_rss_kib = guest_ram_rss_kib(proc.pid, mem_mib)
+                            r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
                     elif bench and text.startswith("KT: bench end") and r.bench_start is not None:
                         r.bench_end = ls
                         c = proc_cpu_ns(proc.pid)
@@ -208,6 +244,7 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                             r.bench_cpu_ns = None
                     elif text.startswith("KT: DONE") and stop_mode == "done":
                         r.last_line_t = t
+                        r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib
                         kill_at = time.monotonic() + done_grace
                     elif "reboot: Power down" in text and stop_mode == "poweroff":
                         r.last_line_t = t
@@ -227,7 +264,6 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
             try:
                 _, status, ru = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                r.maxrss_kib = ru.ru_maxrss
                 r.cpu_s = ru.ru_utime + ru.ru_stime
             except ChildProcessError:
                 pass
@@ -322,7 +358,7 @@ def run_suite(a, cmds, vmms, linux_guest, log):
     plans = []
     pio = f"bench=pio:{a.pio_count}:{a.port:x}:{a.pio_op}"
     mmio = f"bench=mmio:{a.mmio_count}:{a.mmio_addr:x}:{a.mmio_op}"
-    for i in range(a.runs):
+    for i in range(0 if a.no_test_guest else a.runs):
         for kind, cl in (("pio", pio), ("mmio", mmio)):
             plans.append(("test", kind, cl, i))
     if linux_guest:
@@ -358,20 +394,20 @@ def run_suite(a, cmds, vmms, linux_guest, log):
                 collect(s, "teardown", td)
                 collect(s, "rss", r.maxrss_kib)
                 collect(s, "guest_rss", r.guest_rss_kib)
-                if r.guest_rss_kib is not None:
-                    collect(s, "rss_overhead", r.maxrss_kib - r.guest_rss_kib)
+                collect(s, "rss_overhead", r.other_rss_kib)
                 collect(s, f"cpu_run_{kind}", r.cpu_s)
                 log(f"{tag}: first byte {r.first_byte * 1e3:8.1f} ms, KT start {r.ready * 1e3:8.1f} ms, "
                     f"exit {((r.bench_end or 0) - (r.bench_start or 0)) / count * 1e6:6.2f} us, "
                     f"teardown {'n/a' if td is None else f'{td * 1e3:.1f} ms'}, "
-                    f"rss {r.maxrss_kib / 1024:.1f} MiB (guest RAM "
-                    f"{'?' if r.guest_rss_kib is None else f'{r.guest_rss_kib / 1024:.1f}'} MiB), "
+                    f"peak rss {r.maxrss_kib / 1024:.1f} MiB (then: guest RAM "
+                    f"{'?' if r.guest_rss_kib is None else f'{r.guest_rss_kib / 1024:.1f}'} MiB, rest "
+                    f"{'?' if r.other_rss_kib is None else f'{r.other_rss_kib / 1024:.1f}'} MiB), "
                     f"cpu {r.cpu_s:.2f} s, rc {r.returncode}")
             else:
                 argv = cmds.linux(vmm, linux_guest)
                 mode = "poweroff" if a.linux_poweroff else "sigterm"
                 r = run_vm(argv, ready_re=re.compile(r"KVMKIT-GUEST-READY"), timeout=a.linux_timeout,
-                           on_ready=mode, stop_mode=mode, stdin_pipe=True)
+                           on_ready=mode, stop_mode=mode, stdin_pipe=True, mem_mib=a.linux_memory)
                 tag = f"{vmm:13s} linux      #{i + 1}"
                 if r.error:
                     log(f"{tag}: FAILED: {r.error}")
@@ -382,15 +418,20 @@ def run_suite(a, cmds, vmms, linux_guest, log):
                 td = r.teardown()
                 collect(s, "l_teardown", td)
                 collect(s, "l_rss", r.maxrss_kib)
+                collect(s, "l_guest_rss", r.guest_rss_kib)
+                collect(s, "l_rss_overhead", r.other_rss_kib)
                 collect(s, "l_cpu", r.cpu_s)
                 log(f"{tag}: first byte {r.first_byte * 1e3:8.1f} ms, READY {r.ready:8.2f} s, "
                     f"stop {'n/a' if td is None else f'{td * 1e3:.1f} ms'}, "
-                    f"rss {r.maxrss_kib / 1024:.1f} MiB, cpu {r.cpu_s:.2f} s, rc {r.returncode}")
+                    f"peak rss {r.maxrss_kib / 1024:.1f} MiB (then: guest RAM "
+                    f"{'?' if r.guest_rss_kib is None else f'{r.guest_rss_kib / 1024:.1f}'} MiB, rest "
+                    f"{'?' if r.other_rss_kib is None else f'{r.other_rss_kib / 1024:.1f}'} MiB), "
+                    f"cpu {r.cpu_s:.2f} s, rc {r.returncode}")
     return S, notes
 
 
 def metric_list(a, with_linux):
-    ms = [
+    ms = [] if a.no_test_guest else [
         "Test guest (%s, %d MiB, 1 vCPU): medians over its %d PIO and %d MMIO runs"
          % (os.path.basename(a.test_kernel), a.memory, a.runs, a.runs),
         Metric("t_first_byte", "start → first console byte", "ms", 1e3),
@@ -402,9 +443,9 @@ def metric_list(a, with_linux):
         Metric("cpu_mmio", "host CPU per MMIO exit (all VMM threads)", "µs", 1e6, "{:.2f}"),
         "Teardown, memory, CPU (test guest)",
         Metric("teardown", "`KT: DONE` line → process exit", "ms", 1e3, "{:.1f}"),
-        Metric("rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"),
-        Metric("guest_rss", "of which guest RAM resident (at bench start)", "MiB", 1 / 1024, "{:.1f}"),
-        Metric("rss_overhead", "peak RSS minus resident guest RAM", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("rss", "peak RSS of the VMM process (VmHWM)", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("guest_rss", "RSS at bench start: guest RAM", "MiB", 1 / 1024, "{:.1f}"),
+        Metric("rss_overhead", "RSS at bench start: all but guest RAM", "MiB", 1 / 1024, "{:.1f}"),
         Metric("cpu_run_pio", f"host CPU, whole run with {a.pio_count} PIO exits", "s", 1, "{:.2f}"),
         Metric("cpu_run_mmio", f"host CPU, whole run with {a.mmio_count} MMIO exits", "s", 1, "{:.2f}"),
     ]
@@ -416,7 +457,9 @@ def metric_list(a, with_linux):
             Metric("l_first_byte", "start → first console byte", "s", 1, "{:.2f}"),
             Metric("l_ready", "start → `KVMKIT-GUEST-READY`", "s", 1, "{:.2f}"),
             Metric("l_teardown", stop, "ms", 1e3, "{:.1f}"),
-            Metric("l_rss", "peak RSS of the VMM process", "MiB", 1 / 1024, "{:.1f}"),
+            Metric("l_rss", "peak RSS of the VMM process (VmHWM)", "MiB", 1 / 1024, "{:.1f}"),
+            Metric("l_guest_rss", "RSS at READY: guest RAM", "MiB", 1 / 1024, "{:.1f}"),
+            Metric("l_rss_overhead", "RSS at READY: all but guest RAM", "MiB", 1 / 1024, "{:.1f}"),
             Metric("l_cpu", "host CPU, whole run", "s", 1, "{:.2f}"),
         ]
     return ms
@@ -532,7 +575,11 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5, help="runs of the test guest per VMM and bench kind (default 5)")
     p.add_argument("--linux-runs", type=int, default=3, help="runs of the Linux guest per VMM (default 3)")
-    p.add_argument("--no-linux", action="store_true", help="skip the Linux guest even if it is built")
+    p.add_argument("--linux", action="store_true",
+                   help="also run the default Linux guest, if it is built (off by default: under PVM's "
+                        "instruction emulation one boot takes 1.5-3 minutes here)")
+    p.add_argument("--no-linux", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-test-guest", action="store_true", help="run only the Linux guest")
     p.add_argument("--linux-poweroff", action="store_true",
                    help="stop the Linux guest with `poweroff` (slow under emulation) instead of SIGTERM")
     p.add_argument("--vmms", default=",".join(VMMS), help="comma-separated subset of " + ",".join(VMMS))
@@ -557,9 +604,11 @@ def main():
     p.add_argument("--guest-dir", default=os.path.join(REPO, "build/tests/guests"))
     p.add_argument("--cache", default=os.environ.get("KVMKIT_CACHE", "/var/cache/kvmkit"))
     p.add_argument("--timeout", type=float, default=120, help="per test-guest run, seconds")
-    p.add_argument("--linux-timeout", type=float, default=240, help="per Linux run, seconds")
+    p.add_argument("--linux-timeout", type=float, default=600, help="per Linux run, seconds")
     p.add_argument("--done-grace", type=float, default=10,
                    help="kill a VMM this long after `KT: DONE` if it has not exited (no teardown then)")
+    p.add_argument("--no-copy", action="store_true",
+                   help="run build/bin/kvmkit and the test guest in place instead of private copies")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown, with the context")
     p.add_argument("--spread", action="store_true", help="show [min–max] next to each median")
     p.add_argument("--json", metavar="FILE", help="also write every sample to FILE")
@@ -575,24 +624,54 @@ def main():
         sys.exit(f"vmm_bench: {a.test_kernel} missing; build kvmkit first (ninja -C build)")
     if "kvmkit" in vmms and not os.access(a.kvmkit, os.X_OK):
         sys.exit(f"vmm_bench: {a.kvmkit} missing; build kvmkit first (ninja -C build)")
-    linux_guest = None if a.no_linux else find_linux_guest(a.cache)
+    linux_guest = find_linux_guest(a.cache) if (a.linux or a.no_test_guest) and not a.no_linux else None
 
     def log(msg):
         if not a.quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    # Run private copies of kvmkit and the test guest: `ninja -C build` during
+    # a long run must not change what is measured half-way.
+    shown = {}
+    tmp = None
+    if not a.no_copy:
+        tmp = tempfile.mkdtemp(prefix="kvmkit-bench-")
+        if "kvmkit" in vmms:
+            src = os.path.dirname(os.path.abspath(a.kvmkit))
+            for n in ("kvmkit", "kvmkit-vmm"):
+                shutil.copy2(os.path.join(src, n), tmp)
+            shown[os.path.join(tmp, "kvmkit")] = a.kvmkit
+            a.kvmkit = os.path.join(tmp, "kvmkit")
+        dst = os.path.join(tmp, os.path.basename(a.test_kernel))
+        shutil.copy2(a.test_kernel, dst)
+        shown[dst] = a.test_kernel
+        a.test_kernel = dst
+    try:
+        return measure(a, vmms, linux_guest, log, shown)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(a, vmms, linux_guest, log, shown):
     cmds = Commands(a)
     info = machine_info(a)
     log(f"vmm_bench: {info['date']}, {info['nproc']} CPUs, {info['cpu']}, load {' '.join(info['loadavg'])}")
-    log(f"vmm_bench: Linux guest: {'found in ' + a.cache + '/guest' if linux_guest else 'not built, skipped'}")
+    if a.linux or a.no_test_guest:
+        log(f"vmm_bench: Linux guest: {'found in ' + a.cache + '/guest' if linux_guest else 'not built, skipped'}")
     t_begin = time.monotonic()
     S, notes = run_suite(a, cmds, vmms, linux_guest, log)
     info["duration_s"] = round(time.monotonic() - t_begin, 1)
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     rows = build_rows(a, S, notes, vmms, linux_guest is not None)
 
-    example = {v: cmds.test_guest(v, f"bench=pio:{a.pio_count}:{a.port:x}:{a.pio_op}") for v in vmms}
-    lexample = {v: cmds.linux(v, linux_guest) for v in vmms} if linux_guest else {}
+    def show(argv):
+        # the original paths (not the private copies), relative to the repository when inside it
+        argv = [shown.get(x, x) for x in argv]
+        return [os.path.relpath(x, REPO) if x.startswith(REPO + "/") else x for x in argv]
+
+    example = {v: show(cmds.test_guest(v, f"bench=pio:{a.pio_count}:{a.port:x}:{a.pio_op}")) for v in vmms}
+    lexample = {v: show(cmds.linux(v, linux_guest)) for v in vmms} if linux_guest else {}
     out = sys.stdout
     if a.markdown:
         print(f"Measured {info['date']} in {info['duration_s']:.0f} s; load average before/after: "

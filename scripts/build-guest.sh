@@ -140,10 +140,11 @@ build_gen_init_cpio() {
   [ -z "${tmp:-}" ] || rm -rf "$tmp"
 }
 
+STD_DIRS="/bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /run /etc /root /mnt /var"
 build_initramfs() {
   local list="$BUILD/initramfs.list" d f mode
   {
-    for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /run /etc /root /mnt /var; do
+    for d in $STD_DIRS; do
       echo "dir $d 0755 0 0"
     done
     echo "dir /tmp 1777 0 0"
@@ -158,6 +159,7 @@ build_initramfs() {
     # the project's files; they win over busybox links of the same name
     (cd "$INITRAMFS_DIR" && find . -mindepth 1 | sort) | while read -r f; do
       f=${f#./}
+      case " $STD_DIRS " in *" /$f "*) continue ;; esac
       if [ -L "$INITRAMFS_DIR/$f" ]; then
         echo "slink /$f $(readlink "$INITRAMFS_DIR/$f") 0777 0 0"
       elif [ -d "$INITRAMFS_DIR/$f" ]; then
@@ -280,7 +282,7 @@ if [ ! -x "$GEN_INIT_CPIO" ]; then build_gen_init_cpio "$KDIR/usr/gen_init_cpio.
 build_initramfs
 
 # keep the current build tree and the newest other one; drop older ones
-ls -dt "$BUILD"/linux-* 2>/dev/null | grep -vxF "$KDIR" | tail -n +2 | while read -r d; do
+for d in $(ls -dt "$BUILD"/linux-* 2>/dev/null | grep -vxF "$KDIR" | tail -n +2 || true); do
   log "removing old build tree $d"; rm -rf "$d"
 done
 

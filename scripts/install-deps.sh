@@ -7,7 +7,9 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev liburing-dev
+  # fuzzing: clang's libFuzzer + sanitizer runtimes (scripts/run-fuzz.sh)
+  clang libclang-rt-14-dev
   # guest assets: Debian's kernel source, its build tools, busybox
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils
   busybox-static kmod

@@ -29,6 +29,7 @@ public:
     base::Result<void> init();
     base::Result<void> add_virtio(std::shared_ptr<virtio::VirtioDevice> dev);
     void stop();  // stops the event loop (before the VM goes away)
+    event::EventLoop* loop() { return loop_.get(); }
 
 private:
     struct MappedBar {

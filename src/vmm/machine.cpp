@@ -203,7 +203,7 @@ Result<void> Machine::setup_pci_devices() {
     for (size_t i = 0; i < cfg_.disks.size(); ++i) {
         auto image = TRY(virtio::DiskImage::open(cfg_.disks[i]));
         std::string serial = "kvmkit-vd" + std::string(1, static_cast<char>('a' + i % 26));
-        TRY(devices_->add_virtio(std::make_shared<virtio::VirtioBlk>(std::move(image), serial)));
+        TRY(devices_->add_virtio(std::make_shared<virtio::VirtioBlk>(std::move(image), serial, devices_->loop())));
     }
     if (cfg_.rng) TRY(devices_->add_virtio(std::make_shared<virtio::VirtioRng>()));
     if (cfg_.virtio_console) {

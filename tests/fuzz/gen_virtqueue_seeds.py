@@ -5,6 +5,8 @@ Each seed is a small, mostly well-formed guest in the input layout described
 at the top of virtqueue_fuzz.cpp, so the fuzzer starts from chains that pass
 validation and mutates from there. Re-run after changing the layout:
     python3 tests/fuzz/gen_virtqueue_seeds.py
+The found-* files next to them are small inputs libFuzzer discovered that add
+coverage (picked from a scripts/run-fuzz.sh corpus); this script leaves them.
 """
 import os
 import struct
@@ -59,11 +61,15 @@ def main():
          indirect_tables=[(table, [(d, 16, NEXT, 1), (d + 16, 32, NEXT | WRITE, 2), (d + 48, 1, WRITE, 0)])])
     seed("direct_then_indirect", 3, 3, [[(d, 16, NEXT, 1), (table, 32, INDIRECT, 0)]],
          indirect_tables=[(table, [(d + 16, 16, NEXT, 1), (d + 32, 8, WRITE, 0)])], event=0)
+    seed("indirect_loop", 3, 2, [[(table, 32, INDIRECT, 0)]],
+         indirect_tables=[(table, [(d, 16, NEXT, 1), (d + 16, 16, NEXT, 0)])])
+    seed("indirect_next_oob", 3, 2, [[(table, 32, INDIRECT, 0)]],
+         indirect_tables=[(table, [(d, 16, NEXT, 1), (d + 16, 16, NEXT, 2)])])
     seed("loop", 2, 0, [[(d, 8, NEXT, 1), (d, 8, NEXT, 0)]])
     seed("near_region", 3, 0, [[(0x20000, 0x1000, WRITE, 0)], [(0x100000 + 8, 8, 0, 0)]])
     seed("straddle", 3, 0, [[(0x1fff0, 0x20, 0, 0)]])
     seed("too_many_avail", 2, 0, [[(d, 8, 0, 0)]], extra_idx=7)
-    seed("post_more", 2, 0, [[(d, 8, 0, 0)], [(d, 8, WRITE, 0)]], script=bytes([0, 6 | (2 << 3), 0, 2, 0]))
+    seed("post_more", 2, 0, [[(d, 8, 0, 0)], [(d, 8, WRITE, 0)]], script=bytes([0, 6 | (2 << 3), 0, 2, 0, 2 | (19 << 3)]))
     seed("big_queue", 8, 3, [[(d + 0x4000, 64, 0, 0)]])
 
 

@@ -16,7 +16,8 @@
 //   [6..7]   used ring offset in RAM
 //   [8..9]   next_avail, [10..11] next_used (QueueConfig)
 //   [12]     script length n
-//   [13..13+n) script: one op per byte (low 3 bits op, high 5 bits argument)
+//   [13..13+n) script: one op per byte (low 3 bits op, high 5 bits argument;
+//            see the switch below)
 //   rest     guest memory image: RAM (64 KiB at 0x10000), then the region
 //            adjacent to it (4 KiB at 0x20000), then a far one (4 KiB at
 //            0x100000); zero-filled beyond the input.
@@ -54,15 +55,17 @@ constexpr uint64_t kFarSize = 0x1000;
     std::fprintf(stderr, "virtqueue_fuzz: invariant violated: %s\n", what);
     std::abort();
 }
-#define CHECK(cond)                             \
-    do {                                        \
-        if (!(cond)) invariant_failed(#cond);   \
+#define CHECK(cond)                           \
+    do {                                      \
+        if (!(cond)) invariant_failed(#cond); \
     } while (0)
 
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint16_t le16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 
 struct Region {
-    explicit Region(uint64_t size) : size(size), data(new(std::align_val_t(4096)) uint8_t[size]()) {}
+    explicit Region(uint64_t size) : size(size), data(new (std::align_val_t(4096)) uint8_t[size]()) {}
     struct Del {
         void operator()(uint8_t* p) const { operator delete[](p, std::align_val_t(4096)); }
     };
@@ -123,14 +126,18 @@ struct Harness {
             }
             if (auto h = q.bad_head()) {
                 CHECK(*h < q.config().size);
-                if (complete) CHECK(q.push_used(*h, 0).has_value());
-                else pending.push_back(*h);
+                if (complete)
+                    CHECK(q.push_used(*h, 0).has_value());
+                else
+                    pending.push_back(*h);
             }
             return true;
         }
         uint32_t written = consume(mem, q.config(), r->value());
-        if (complete) CHECK(q.push_used(r->value().head, written).has_value());
-        else pending.push_back(r->value().head);
+        if (complete)
+            CHECK(q.push_used(r->value().head, written).has_value());
+        else
+            pending.push_back(r->value().head);
         return true;
     }
 
@@ -204,18 +211,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < script_len; ++i) {
         const uint8_t op = script[i] & 7, arg = script[i] >> 3;
         switch (op) {
-            case 0: h.drain(); break;
-            case 1: h.pop_one(false); break;
-            case 2: h.complete_one(); break;
-            case 3: (void)q.should_notify(); break;
-            case 4: (void)q.enable_notification(); break;
-            case 5: q.disable_notification(); break;
+            case 0:
+                h.drain();
+                break;
+            case 1:
+                h.pop_one(false);
+                break;
+            case 2:
+                if (arg & 16) {
+                    // A device bug: a head the queue never handed out.
+                    CHECK(!q.push_used(static_cast<uint16_t>(cfg.size + (arg & 15)), 0).has_value());
+                } else {
+                    h.complete_one();
+                }
+                break;
+            case 3:
+                (void)q.should_notify();
+                break;
+            case 4:
+                (void)q.enable_notification();
+                break;
+            case 5:
+                q.disable_notification();
+                break;
             case 6: {  // the driver posts `arg` more entries (whatever the ring holds)
                 auto idx = mem.read_obj<uint16_t>(avail_idx_at);
                 if (idx) poke16(avail_idx_at, static_cast<uint16_t>(*idx + arg));
                 break;
             }
-            case 7: poke16(used_event_at, static_cast<uint16_t>(q.next_used() + arg - 16)); break;
+            case 7:
+                poke16(used_event_at, static_cast<uint16_t>(q.next_used() + arg - 16));
+                break;
         }
     }
     // Finish like a device at reset: return whatever is outstanding.

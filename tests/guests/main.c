@@ -403,6 +403,19 @@ enum {
 	T_SMP = 1 << 8,
 	T_PAGEFAULT = 1 << 9,
 	T_CRC32INSN = 1 << 10,
+	T_PCI = 1 << 11,
+	T_BLK = 1 << 12,
+	T_BLK_RW = 1 << 13,
+	T_BLK_READ = 1 << 14,
+	T_BLK_FLUSH = 1 << 15,
+	T_BLK_GETID = 1 << 16,
+	T_BLK_DISCARD = 1 << 17,
+	T_BLK_ZEROES = 1 << 18,
+	T_BLK_INFLIGHT = 1 << 19,
+	T_BLK_READONLY = 1 << 20,
+	T_BLK_HOSTILE = 1 << 21,
+	T_RNG = 1 << 22,
+	T_VCON = 1 << 23,
 };
 static const struct {
 	const char *name;
@@ -421,6 +434,20 @@ static const struct {
 	{"pagefault", T_PAGEFAULT, check_pagefault},
 	{"crc32insn", T_CRC32INSN, check_crc32insn},
 	{"smp", T_SMP, check_smp},
+	/* opt-in: PCI and virtio */
+	{"pci", T_PCI, check_pci},
+	{"blk", T_BLK, check_blk},
+	{"blk_read", T_BLK_READ, check_blk_read},
+	{"blk_rw", T_BLK_RW, check_blk_rw},
+	{"blk_flush", T_BLK_FLUSH, check_blk_flush},
+	{"blk_getid", T_BLK_GETID, check_blk_getid},
+	{"blk_discard", T_BLK_DISCARD, check_blk_discard},
+	{"blk_zeroes", T_BLK_ZEROES, check_blk_zeroes},
+	{"blk_inflight", T_BLK_INFLIGHT, check_blk_inflight},
+	{"blk_readonly", T_BLK_READONLY, check_blk_readonly},
+	{"blk_hostile", T_BLK_HOSTILE, check_blk_hostile},
+	{"rng", T_RNG, check_rng},
+	{"vcon", T_VCON, check_vcon},
 };
 #define T_ALL (T_BOOTINFO | T_ACPI | T_INITRD | T_RTC | T_HIGHMEM | T_UART_IRQ | T_SMP)
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))

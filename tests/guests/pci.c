@@ -167,6 +167,8 @@ static int range_free(uint64_t a, uint64_t len)
 			return 0;
 	if (acpi.dsdt && acpi.dsdt < a + len && acpi.dsdt + 65536 > a)
 		return 0;
+	if (acpi.rsdp && acpi.rsdp < a + len && acpi.rsdp + 4096 > a)
+		return 0;
 	return 1;
 }
 
@@ -223,7 +225,7 @@ static void windows_init(void)
 	uint64_t top = 0;
 	for (int i = 0; i < memmap_n; i++) {
 		uint64_t e = memmap[i].addr + memmap[i].size;
-		if (memmap[i].addr < (1ull << 32) && e > top)
+		if (memmap[i].type == 1 && memmap[i].addr < (1ull << 32) && e > top)
 			top = e > (1ull << 32) ? (1ull << 32) : e;
 	}
 	mem_next = (top + 0xfffffff) & ~0xfffffffull;
@@ -231,13 +233,17 @@ static void windows_init(void)
 		mem_next = 0xc0000000ull;
 	if (pci_ecam && pci_ecam < 0xfec00000ull) {
 		uint64_t ecam_end = pci_ecam + ((uint64_t)(ecam_bus1 - ecam_bus0 + 1) << 20);
-		if (ecam_end > mem_next && pci_ecam < 0xfec00000ull)
+		if (ecam_end > mem_next && pci_ecam <= mem_next)
 			mem_next = (ecam_end + 0xfffffff) & ~0xfffffffull;
 	}
-	uint64_t forced = cmdline_num("pci_mem", 0);
-	if (forced)
-		mem_next = forced;
 	mem_limit = 0xfec00000ull;
+	if (pci_ecam > mem_next && pci_ecam < mem_limit)
+		mem_limit = pci_ecam;
+	uint64_t forced = cmdline_num("pci_mem", 0);
+	if (forced) {
+		mem_next = forced;
+		mem_limit = forced < 0xfec00000ull ? 0xfec00000ull : ~0ull;
+	}
 }
 
 /* Sizes all BARs; assigns those that are zero (or all with pci_assign=all). */
@@ -364,7 +370,15 @@ int pci_scan(void)
 	if (pci_scanned)
 		return pci_ndev;
 	pci_scanned = 1;
-	find_mcfg();
+	uint64_t forced = cmdline_num("pci_ecam", 0);
+	if (forced) { /* no MCFG (e.g. QEMU microvm,pcie=on puts ECAM at 0xe0000000) */
+		pci_ecam = forced;
+		ecam_bus0 = 0;
+		ecam_bus1 = 255;
+		map_range(forced, 256ull << 20);
+	} else {
+		find_mcfg();
+	}
 	cf8_ok = cf8_probe();
 	if (cmdline_is("pci_cfg", "ecam"))
 		pci_use_ecam = pci_ecam != 0;

@@ -57,6 +57,45 @@ run microvm-bzimage "boot proto=bzimage16" "initrd size=100000 crc32=$CRC" "SKIP
 run bench-pio "bench start" "bench end" "PASS bench" -- \
 	-M microvm -m 256 -kernel "$ELF" -append "bench=pio:1000:510"
 
+# virtio (opt-in checks): disks in $TMP, QEMU's modern-only virtio-pci devices
+VD="-device virtio-blk-pci,disable-legacy=on"
+head -c 4194304 /dev/urandom >"$TMP/disk0.img"
+head -c 1048576 /dev/urandom >"$TMP/disk1.img"
+crc_of() { head -c "$2" "$1" | gzip -c | tail -c8 | head -c4 | od -An -tx4 | tr -d ' \n'; }
+DCRC=$(crc_of "$TMP/disk0.img" 32768)
+ROCRC=$(crc_of "$TMP/disk1.img" 32768)
+run virtio-pc "blk read start=0 count=64 crc32=$DCRC" "blk write sectors=64 crc32=75a5e68d" \
+	"blk flush status=0" "blk getid status=0 len=21 serial=KTSERIAL7" "vcon port=0 bytes=14 result=done" \
+	"PASS pci" "PASS blk" "PASS blk_read" "PASS blk_rw" "PASS blk_flush" "PASS blk_getid" "PASS rng" "PASS vcon" -- \
+	-M pc -m 256 -nodefaults -serial stdio -kernel "$BZ" \
+	-append "tests=pci,blk,blk_read,blk_rw,blk_flush,blk_getid,rng,vcon" \
+	-drive file="$TMP/disk0.img",format=raw,if=none,id=d0,cache=none $VD,drive=d0,serial=KTSERIAL7 \
+	-device virtio-rng-pci,disable-legacy=on -device virtio-serial-pci,disable-legacy=on \
+	-chardev file,id=vc0,path="$TMP/vcon.txt" -device virtconsole,chardev=vc0
+# the disk holds what the guest wrote, and the console what it sent
+if [ "$(crc_of "$TMP/disk0.img" 32768)" = 75a5e68d ] && grep -qx 'KT-VCON-HELLO' "$TMP/vcon.txt" 2>/dev/null; then
+	ok virtio-pc-host-side
+else
+	OUT=/dev/null
+	bad virtio-pc-host-side "disk pattern or vcon output missing"
+fi
+run virtio-q35-msix "pci cf8=1 mcfg=0xb0000000 cfg=ecam" "blk msix read=ok irqs=1" "PASS blk_discard" \
+	"PASS blk_zeroes" "PASS blk_inflight" "PASS blk_hostile" \
+	"blk_hostile loop result=device-needs-reset good=ok-after-reset" -- \
+	-M q35 -m 256 -nodefaults -serial stdio -kernel "$ELF" \
+	-append "tests=pci,blk,blk_discard,blk_zeroes,blk_inflight,blk_hostile pci_cfg=ecam blk_irq=msix vq_feat=indirect,event_idx blk_start=100" \
+	-drive file="$TMP/disk0.img",format=raw,if=none,id=d0,cache=none $VD,drive=d0
+run virtio-microvm-ro "pci cf8=0 mcfg=0xe0000000 cfg=ecam" "blk read start=0 count=64 crc32=$ROCRC" \
+	"blk readonly write-status=1 unchanged=1" "PASS pci" "PASS blk_readonly" -- \
+	-M microvm,pcie=on -m 256 -nodefaults -serial stdio -kernel "$ELF" \
+	-append "tests=pci,blk,blk_read,blk_readonly pci_ecam=0xe0000000 blk_dev=1" \
+	-drive file="$TMP/disk0.img",format=raw,if=none,id=d0,cache=none $VD,drive=d0 \
+	-drive file="$TMP/disk1.img",format=raw,if=none,id=d1,readonly=on $VD,drive=d1
+run bench-blk "bench start" "bench end" "bench bytes=819200 requests=200 errors=0 kicks=200" "PASS bench" -- \
+	-M microvm,pcie=on -m 256 -nodefaults -serial stdio -kernel "$ELF" \
+	-append "bench=blk:randread:200:8 pci_ecam=0xe0000000" \
+	-drive file="$TMP/disk0.img",format=raw,if=none,id=d0,cache=none $VD,drive=d0
+
 # uart_rx: answer "ready-for-input" with a byte on the serial line
 OUT=$TMP/uart_rx.log
 coproc Q { timeout 60 "$QEMU" -enable-kvm -M microvm -m 256 -display none -monitor none -serial stdio \

@@ -133,6 +133,10 @@ base::Result<void> DiskImage::transfer(uint64_t offset, const std::vector<iovec>
     return base::ok();
 }
 
+bool DiskImage::needs_bounce(uint64_t offset, const std::vector<iovec>& iov) const {
+    return opts_.cache == CacheMode::None && !aligned(offset, iov);
+}
+
 base::Result<void> DiskImage::readv(uint64_t offset, const std::vector<iovec>& iov) {
     return transfer(offset, iov, false);
 }

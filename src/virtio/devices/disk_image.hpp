@@ -33,6 +33,9 @@ public:
     bool readonly() const { return opts_.readonly; }
     const std::string& path() const { return opts_.path; }
 
+    int fd() const { return fd_.get(); }
+    // O_DIRECT wants aligned buffers, offsets and lengths; others go through a bounce buffer.
+    bool needs_bounce(uint64_t offset, const std::vector<iovec>& iov) const;
     base::Result<void> readv(uint64_t offset, const std::vector<iovec>& iov);
     base::Result<void> writev(uint64_t offset, const std::vector<iovec>& iov);
     base::Result<void> flush();

@@ -55,7 +55,27 @@ struct BlkConfig {
 static_assert(sizeof(BlkConfig) == 60);
 }  // namespace
 
-VirtioBlk::VirtioBlk(DiskImage image, std::string serial) : image_(std::move(image)), serial_(std::move(serial)) {}
+VirtioBlk::VirtioBlk(DiskImage image, std::string serial, event::EventLoop* loop)
+    : image_(std::move(image)), serial_(std::move(serial)), loop_(loop), in_flight_(kQueueSize) {
+    if (!loop_) return;
+    auto aio = AsyncIo::create(kQueueSize);
+    if (!aio) {
+        LOG_WARN("virtio-blk '%s': io_uring unavailable (%s); serving requests synchronously", image_.path().c_str(),
+                 aio.error().message().c_str());
+        return;
+    }
+    aio_ = std::move(*aio);
+    if (auto r = loop_->add(aio_->event_fd(), [this](uint32_t) { on_completions(); }); !r) {
+        LOG_WARN("virtio-blk: %s; serving requests synchronously", r.error().message().c_str());
+        aio_.reset();
+    }
+}
+
+VirtioBlk::~VirtioBlk() {
+    if (aio_ && loop_) (void)loop_->remove(aio_->event_fd());
+    std::lock_guard lock(mutex_);
+    wait_in_flight();
+}
 
 uint64_t VirtioBlk::device_features() const {
     uint64_t f = kFeatSizeMax | kFeatSegMax | kFeatBlkSize | kFeatFlush;
@@ -88,94 +108,126 @@ VirtioBlk::Counters VirtioBlk::counters() const {
 
 void VirtioBlk::process_queue(uint16_t queue) {
     std::lock_guard lock(mutex_);
-    drain(queue, [&](const DescriptorChain& chain) -> uint32_t {
+    if (queue >= queues_.size() || !queues_[queue]) return;
+    auto& vq = *queues_[queue];
+    bool submitted = false;
+    for (;;) {
+        auto next = vq.pop();
+        if (!next) {
+            if (!vq.enable_notification()) break;
+            continue;
+        }
+        if (!next->has_value()) {
+            ++bad_chains_;
+            ++counters_.errors;
+            if (warn_.allow()) LOG_WARN("virtio-blk: bad descriptor chain: %s", next->error().message().c_str());
+            if (auto head = vq.bad_head()) {
+                (void)vq.push_used(*head, 0);
+                pending_notify_ = true;
+                continue;
+            }
+            break;  // the ring itself is broken
+        }
+        Request req;
+        uint8_t status = kStatusOk;
+        if (!parse(**next, req, status)) {
+            ++counters_.errors;
+            (void)vq.push_used((*next)->head, 0);  // not even room for a status byte
+            pending_notify_ = true;
+            continue;
+        }
+        if (status != kStatusOk) {
+            complete(req.head, req.status_addr, status, 0);
+            continue;
+        }
+        if (aio_ && submit_async(std::move(req))) {
+            submitted = true;
+            continue;
+        }
         uint32_t written = 0;
-        uint8_t status = handle(chain, written);
-        if (status != kStatusOk) ++counters_.errors;
-        // The status byte is the last byte of the last writable buffer.
-        if (chain.writable.empty() || chain.writable.back().len == 0) return 0;
-        const auto& last = chain.writable.back();
-        if (!mem_->write_obj(last.addr + last.len - 1, status)) return 0;
-        return written + 1;
-    });
+        status = execute_sync(req, written);
+        complete(req.head, req.status_addr, status, written);
+    }
+    if (submitted) aio_->submit();
+    if (pending_notify_ && vq.should_notify()) irq_->signal_queue(0);
+    pending_notify_ = false;
 }
 
-uint8_t VirtioBlk::handle(const DescriptorChain& chain, uint32_t& written) {
-    // The header: 16 bytes at the start of the readable part (it may be split across buffers).
-    std::vector<uint8_t> readable;
-    uint64_t readable_total = chain.readable_bytes();
-    auto gather = [&](uint64_t skip, uint64_t len, std::vector<uint8_t>& out) -> bool {
-        out.clear();
-        for (const auto& d : chain.readable) {
-            if (skip >= d.len) {
-                skip -= d.len;
-                continue;
-            }
-            uint64_t n = std::min<uint64_t>(d.len - skip, len - out.size());
-            size_t old = out.size();
-            out.resize(old + n);
-            if (!mem_->read(d.addr + skip, out.data() + old, n)) return false;
-            skip = 0;
-            if (out.size() == len) break;
-        }
-        return out.size() == len;
-    };
-    if (readable_total < sizeof(RequestHeader) || chain.writable.empty()) return kStatusIoErr;
-    if (!gather(0, sizeof(RequestHeader), readable)) return kStatusIoErr;
-    RequestHeader hdr;
-    std::memcpy(&hdr, readable.data(), sizeof hdr);
+void VirtioBlk::complete(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t written) {
+    if (status != kStatusOk) ++counters_.errors;
+    if (queues_.empty() || !queues_[0]) return;  // reset while in flight: the queue is gone
+    if (!mem_->write_obj(status_addr, status)) written = 0;
+    else ++written;  // the status byte
+    (void)queues_[0]->push_used(head, written);
+    pending_notify_ = true;
+}
 
-    // Device-writable data: everything but the final status byte.
-    std::vector<iovec> wiov;
-    uint64_t wbytes = 0;
-    uint64_t writable_total = chain.writable_bytes();
-    if (writable_total == 0) return kStatusIoErr;
-    uint64_t data_out_len = writable_total - 1;
+bool VirtioBlk::parse(const DescriptorChain& chain, Request& req, uint8_t& status) {
+    req.head = chain.head;
+    if (chain.writable.empty() || chain.writable_bytes() == 0) return false;
+    // The status byte is the last byte of the device-writable part.
+    const auto& last = chain.writable.back();
+    if (last.len == 0) return false;
+    req.status_addr = last.addr + last.len - 1;
+
+    // The 16-byte header, possibly split across readable buffers.
+    uint8_t hdr_bytes[sizeof(RequestHeader)];
+    size_t got = 0;
+    uint64_t skip_left = sizeof(RequestHeader);
+    for (const auto& d : chain.readable) {
+        uint64_t take = std::min<uint64_t>(d.len, sizeof(RequestHeader) - got);
+        if (take && !mem_->read(d.addr, hdr_bytes + got, take)) break;
+        got += take;
+        // Whatever follows the header in this buffer is request data.
+        if (d.len > take) {
+            auto s = mem_->host_span(d.addr + take, d.len - take);
+            if (s.empty()) return false;
+            req.riov.push_back({s.data(), s.size()});
+            req.rbytes += s.size();
+        }
+        skip_left -= take;
+    }
+    if (got < sizeof(RequestHeader)) {
+        status = kStatusIoErr;
+        return true;
+    }
+    RequestHeader hdr;
+    std::memcpy(&hdr, hdr_bytes, sizeof hdr);
+    req.type = hdr.type;
+    req.sector = hdr.sector;
+
+    uint64_t data_len = chain.writable_bytes() - 1;
     for (const auto& d : chain.writable) {
-        uint64_t n = std::min<uint64_t>(d.len, data_out_len - wbytes);
+        uint64_t n = std::min<uint64_t>(d.len, data_len - req.wbytes);
         if (n == 0) break;
         auto s = mem_->host_span(d.addr, n);
-        if (s.empty()) return kStatusIoErr;
-        wiov.push_back({s.data(), s.size()});
-        wbytes += n;
+        if (s.empty()) return false;
+        req.wiov.push_back({s.data(), s.size()});
+        req.wbytes += n;
     }
-    // Driver-readable data after the header.
-    std::vector<iovec> riov;
-    uint64_t rbytes = 0;
-    {
-        uint64_t skip = sizeof(RequestHeader);
-        for (const auto& d : chain.readable) {
-            if (skip >= d.len) {
-                skip -= d.len;
-                continue;
-            }
-            auto s = mem_->host_span(d.addr + skip, d.len - skip);
-            if (s.empty()) return kStatusIoErr;
-            riov.push_back({s.data(), s.size()});
-            rbytes += s.size();
-            skip = 0;
-        }
-    }
+    if (req.riov.size() > kSegMax + 1 || req.wiov.size() > kSegMax + 1) status = kStatusIoErr;
+    return true;
+}
 
+uint8_t VirtioBlk::execute_sync(const Request& req, uint32_t& written) {
     const uint64_t capacity = image_.size() / kSectorSize;
     auto in_range = [&](uint64_t sector, uint64_t bytes) {
         return bytes % kSectorSize == 0 && sector <= capacity && bytes / kSectorSize <= capacity - sector;
     };
-
-    switch (hdr.type) {
+    switch (req.type) {
         case kTypeIn:
-            if (!in_range(hdr.sector, wbytes)) return kStatusIoErr;
-            if (!image_.readv(hdr.sector * kSectorSize, wiov)) return kStatusIoErr;
+            if (!in_range(req.sector, req.wbytes)) return kStatusIoErr;
+            if (!image_.readv(req.sector * kSectorSize, req.wiov)) return kStatusIoErr;
             ++counters_.reads;
-            counters_.bytes_read += wbytes;
-            written = static_cast<uint32_t>(wbytes);
+            counters_.bytes_read += req.wbytes;
+            written = static_cast<uint32_t>(req.wbytes);
             return kStatusOk;
         case kTypeOut:
             if (image_.readonly()) return kStatusIoErr;
-            if (!in_range(hdr.sector, rbytes)) return kStatusIoErr;
-            if (!image_.writev(hdr.sector * kSectorSize, riov)) return kStatusIoErr;
+            if (!in_range(req.sector, req.rbytes)) return kStatusIoErr;
+            if (!image_.writev(req.sector * kSectorSize, req.riov)) return kStatusIoErr;
             ++counters_.writes;
-            counters_.bytes_written += rbytes;
+            counters_.bytes_written += req.rbytes;
             return kStatusOk;
         case kTypeFlush:
             ++counters_.flushes;
@@ -184,9 +236,8 @@ uint8_t VirtioBlk::handle(const DescriptorChain& chain, uint32_t& written) {
         case kTypeGetId: {
             uint8_t id[kIdBytes] = {};
             std::memcpy(id, serial_.data(), std::min<size_t>(serial_.size(), kIdBytes));
-            uint64_t n = std::min<uint64_t>(wbytes, kIdBytes);
-            uint64_t done = 0;
-            for (const auto& v : wiov) {
+            uint64_t n = std::min<uint64_t>(req.wbytes, kIdBytes), done = 0;
+            for (const auto& v : req.wiov) {
                 uint64_t k = std::min<uint64_t>(v.iov_len, n - done);
                 std::memcpy(v.iov_base, id + done, k);
                 done += k;
@@ -198,17 +249,18 @@ uint8_t VirtioBlk::handle(const DescriptorChain& chain, uint32_t& written) {
         case kTypeDiscard:
         case kTypeWriteZeroes: {
             if (image_.readonly()) return kStatusIoErr;
-            if (rbytes == 0 || rbytes % sizeof(DiscardSegment)) return kStatusIoErr;
-            if (rbytes / sizeof(DiscardSegment) > kMaxDiscardSegments) return kStatusUnsupp;
+            if (req.rbytes == 0 || req.rbytes % sizeof(DiscardSegment)) return kStatusIoErr;
+            if (req.rbytes / sizeof(DiscardSegment) > kMaxDiscardSegments) return kStatusUnsupp;
             std::vector<uint8_t> segs;
-            if (!gather(sizeof(RequestHeader), rbytes, segs)) return kStatusIoErr;
-            for (size_t i = 0; i < segs.size(); i += sizeof(DiscardSegment)) {
-                DiscardSegment s;
-                std::memcpy(&s, segs.data() + i, sizeof s);
-                if (s.num_sectors > kMaxDiscardSectors) return kStatusIoErr;
-                if (!in_range(s.sector, uint64_t(s.num_sectors) * kSectorSize)) return kStatusIoErr;
-                uint64_t off = s.sector * kSectorSize, len = uint64_t(s.num_sectors) * kSectorSize;
-                bool ok = hdr.type == kTypeDiscard ? static_cast<bool>(image_.discard(off, len))
+            for (const auto& v : req.riov)
+                segs.insert(segs.end(), static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len);
+            for (size_t i = 0; i + sizeof(DiscardSegment) <= segs.size(); i += sizeof(DiscardSegment)) {
+                DiscardSegment seg;
+                std::memcpy(&seg, segs.data() + i, sizeof seg);
+                if (seg.num_sectors > kMaxDiscardSectors) return kStatusIoErr;
+                if (!in_range(seg.sector, uint64_t(seg.num_sectors) * kSectorSize)) return kStatusIoErr;
+                uint64_t off = seg.sector * kSectorSize, len = uint64_t(seg.num_sectors) * kSectorSize;
+                bool ok = req.type == kTypeDiscard ? static_cast<bool>(image_.discard(off, len))
                                                    : static_cast<bool>(image_.write_zeroes(off, len));
                 if (!ok) return kStatusIoErr;
             }
@@ -216,6 +268,98 @@ uint8_t VirtioBlk::handle(const DescriptorChain& chain, uint32_t& written) {
         }
         default: return kStatusUnsupp;
     }
+}
+
+bool VirtioBlk::submit_async(Request&& req) {
+    const uint64_t capacity = image_.size() / kSectorSize;
+    bool is_rw = req.type == kTypeIn || req.type == kTypeOut;
+    if (!is_rw && !(req.type == kTypeFlush && !image_.readonly())) return false;  // served synchronously
+    if (is_rw) {
+        uint64_t bytes = req.type == kTypeIn ? req.wbytes : req.rbytes;
+        if (bytes == 0 || bytes % kSectorSize || req.sector > capacity || bytes / kSectorSize > capacity - req.sector)
+            return false;  // the sync path reports the error
+        if (req.type == kTypeOut && image_.readonly()) return false;
+        if (image_.needs_bounce(req.sector * kSectorSize, req.type == kTypeIn ? req.wiov : req.riov)) return false;
+    }
+    size_t slot = 0;
+    while (slot < in_flight_.size() && in_flight_[slot]) ++slot;
+    if (slot == in_flight_.size()) return false;
+    in_flight_[slot] = std::move(req);
+    Request& r = *in_flight_[slot];
+    bool ok;
+    switch (r.type) {
+        case kTypeIn:
+            ok = aio_->readv(image_.fd(), r.wiov.data(), static_cast<unsigned>(r.wiov.size()), r.sector * kSectorSize, slot);
+            break;
+        case kTypeOut:
+            ok = aio_->writev(image_.fd(), r.riov.data(), static_cast<unsigned>(r.riov.size()), r.sector * kSectorSize, slot);
+            break;
+        default: ok = aio_->fdatasync(image_.fd(), slot); break;
+    }
+    if (!ok) {
+        req = std::move(r);
+        in_flight_[slot].reset();
+        return false;
+    }
+    ++in_flight_count_;
+    return true;
+}
+
+void VirtioBlk::on_completions() {
+    std::lock_guard lock(mutex_);
+    if (!aio_) return;
+    aio_->reap([this](uint64_t slot, int32_t res) {
+        if (slot >= in_flight_.size() || !in_flight_[slot]) return;
+        Request r = std::move(*in_flight_[slot]);
+        in_flight_[slot].reset();
+        --in_flight_count_;
+        uint64_t expect = r.type == kTypeIn ? r.wbytes : r.type == kTypeOut ? r.rbytes : 0;
+        uint8_t status = res >= 0 && uint64_t(res) == expect ? kStatusOk : kStatusIoErr;
+        if (r.type == kTypeIn && res >= 0 && uint64_t(res) < expect) {
+            // A short read at the end of the image: the rest reads as zeroes.
+            uint64_t skip = res;
+            for (auto& v : r.wiov) {
+                if (skip >= v.iov_len) {
+                    skip -= v.iov_len;
+                    continue;
+                }
+                std::memset(static_cast<uint8_t*>(v.iov_base) + skip, 0, v.iov_len - skip);
+                skip = 0;
+            }
+            status = kStatusOk;
+        }
+        if (status == kStatusOk) {
+            if (r.type == kTypeIn) ++counters_.reads, counters_.bytes_read += expect;
+            if (r.type == kTypeOut) ++counters_.writes, counters_.bytes_written += expect;
+            if (r.type == kTypeFlush) ++counters_.flushes;
+        }
+        complete(r.head, r.status_addr, status, r.type == kTypeIn && status == kStatusOk ? uint32_t(expect) : 0);
+    });
+    if (pending_notify_ && !queues_.empty() && queues_[0] && queues_[0]->should_notify()) irq_->signal_queue(0);
+    pending_notify_ = false;
+}
+
+void VirtioBlk::wait_in_flight() {
+    // Guest buffers are referenced by the kernel until each request completes: wait for all of them.
+    while (aio_ && in_flight_count_ > 0) {
+        aio_->reap(
+            [this](uint64_t slot, int32_t) {
+                if (slot < in_flight_.size() && in_flight_[slot]) {
+                    in_flight_[slot].reset();
+                    --in_flight_count_;
+                }
+            },
+            true);
+    }
+}
+
+void VirtioBlk::reset() {
+    std::lock_guard lock(mutex_);
+    wait_in_flight();
+    queues_.clear();
+    mem_ = nullptr;
+    irq_ = nullptr;
+    features_ = 0;
 }
 
 }  // namespace kvmkit::virtio

@@ -28,9 +28,15 @@ constexpr uint64_t kUsedElemSize = 8;
 constexpr uint64_t kMaxChainBytes = uint64_t{1} << 32;  // 2.7.5.2: a chain is at most 2^32 bytes
 
 // Layout of the rings for a queue of `size` entries.
-constexpr uint64_t desc_table_bytes(uint64_t size) { return kDescSize * size; }
-constexpr uint64_t avail_ring_bytes(uint64_t size) { return 4 + 2 * size + 2; }  // flags idx ring[] used_event
-constexpr uint64_t used_ring_bytes(uint64_t size) { return 4 + kUsedElemSize * size + 2; }  // flags idx ring[] avail_event
+constexpr uint64_t desc_table_bytes(uint64_t size) {
+    return kDescSize * size;
+}
+constexpr uint64_t avail_ring_bytes(uint64_t size) {
+    return 4 + 2 * size + 2;
+}  // flags idx ring[] used_event
+constexpr uint64_t used_ring_bytes(uint64_t size) {
+    return 4 + kUsedElemSize * size + 2;
+}  // flags idx ring[] avail_event
 constexpr uint64_t kRingFlags = 0;
 constexpr uint64_t kRingIdx = 2;
 constexpr uint64_t kRingEntries = 4;
@@ -64,7 +70,9 @@ RawDesc read_desc(const uint8_t* table, uint32_t i) {
     return d;
 }
 
-bool is_power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool is_power_of_two(uint32_t v) {
+    return v != 0 && (v & (v - 1)) == 0;
+}
 
 // Names a descriptor in error messages; formatted only when something fails.
 struct Where {
@@ -122,8 +130,7 @@ private:
     uint64_t total_ = 0;
 };
 
-Virtqueue::Virtqueue(const QueueConfig& cfg, memory::GuestMemory& mem, uint8_t* desc, uint8_t* avail,
-                     uint8_t* used)
+Virtqueue::Virtqueue(const QueueConfig& cfg, memory::GuestMemory& mem, uint8_t* desc, uint8_t* avail, uint8_t* used)
     : cfg_(cfg),
       mem_(&mem),
       desc_(desc),
@@ -140,10 +147,9 @@ Result<Virtqueue> Virtqueue::create(const QueueConfig& cfg, memory::GuestMemory&
                     std::to_string(kMaxSize));
     if (cfg.desc_table % 16 != 0)
         return fail("virtqueue: descriptor table " + hex(cfg.desc_table) + " is not 16-byte aligned");
-    if (false)
+    if (cfg.avail_ring % 2 != 0)
         return fail("virtqueue: available ring " + hex(cfg.avail_ring) + " is not 2-byte aligned");
-    if (cfg.used_ring % 4 != 0)
-        return fail("virtqueue: used ring " + hex(cfg.used_ring) + " is not 4-byte aligned");
+    if (cfg.used_ring % 4 != 0) return fail("virtqueue: used ring " + hex(cfg.used_ring) + " is not 4-byte aligned");
 
     // host_span checks [addr, addr+len) lies in one region without computing
     // addr+len, so addresses near 2^64 cannot wrap.
@@ -173,7 +179,9 @@ Result<Virtqueue> Virtqueue::create(const QueueConfig& cfg, memory::GuestMemory&
     return Virtqueue(cfg, mem, host[0], host[1], host[2]);
 }
 
-uint16_t Virtqueue::avail_idx() const { return load_u16(avail_ + kRingIdx); }
+uint16_t Virtqueue::avail_idx() const {
+    return load_u16(avail_ + kRingIdx);
+}
 
 void Virtqueue::publish_avail_event() {
     store_u16(used_ + kRingEntries + kUsedElemSize * cfg_.size, next_avail_);
@@ -186,8 +194,7 @@ Result<DescriptorChain> Virtqueue::read_chain(uint16_t head) const {
     // The direct table: at most `size` descriptors, which also ends loops.
     uint32_t i = head;
     for (uint32_t count = 1;; ++count) {
-        if (count > size)
-            return fail("chain longer than the queue size " + std::to_string(size) + " (a loop?)");
+        if (count > size) return fail("chain longer than the queue size " + std::to_string(size) + " (a loop?)");
         const RawDesc d = read_desc(desc_, i);
         const Where where{i};
 

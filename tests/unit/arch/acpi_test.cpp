@@ -16,8 +16,8 @@
 #include "images.hpp"
 
 using namespace kvmkit::arch::x86_64;
-using kvmkit::test::get;
 using kvmkit::memory::GuestMemory;
+using kvmkit::test::get;
 
 namespace {
 
@@ -230,6 +230,117 @@ TEST(AcpiDsdt, ContainsS5Package) {
     EXPECT_NE(std::search(aml.begin(), aml.end(), s5.begin(), s5.end()), aml.end());
 }
 
+namespace {
+// A minimal AML walker (ACPI 6.x, 20.2): enough to check that the DSDT's terms exactly
+// fill the table, i.e. that the header's length is the real size of the AML.
+struct Aml {
+    const uint8_t* p;
+    size_t end;
+    bool ok = true;
+
+    // PkgLength (20.2.4): bits 7-6 of the lead byte count the following bytes.
+    size_t pkg_length(size_t& off) {
+        if (off >= end) return ok = false, 0;
+        const uint8_t lead = p[off];
+        const int n = lead >> 6;
+        if (off + 1 + n > end) return ok = false, 0;
+        size_t len = n == 0 ? (lead & 0x3f) : (lead & 0x0f);
+        for (int i = 0; i < n; ++i) len |= size_t(p[off + 1 + i]) << (4 + 8 * i);
+        off += 1 + n;
+        return len;
+    }
+    void name_string(size_t& off) {
+        while (off < end && (p[off] == '\\' || p[off] == '^')) ++off;
+        if (off >= end) return void(ok = false);
+        if (p[off] == 0x2e)
+            off += 1 + 8;  // DualNamePrefix
+        else if (p[off] == 0x2f)
+            off += off + 1 < end ? 2 + 4 * p[off + 1] : end;  // MultiNamePrefix
+        else if (p[off] == 0x00)
+            off += 1;  // NullName
+        else
+            off += 4;  // NameSeg
+        if (off > end) ok = false;
+    }
+    void data_object(size_t& off) {
+        if (off >= end) return void(ok = false);
+        const uint8_t op = p[off++];
+        switch (op) {
+            case 0x00:
+            case 0x01:
+            case 0xff:
+                break;  // Zero, One, Ones
+            case 0x0a:
+                off += 1;
+                break;
+            case 0x0b:
+                off += 2;
+                break;
+            case 0x0c:
+                off += 4;
+                break;
+            case 0x0e:
+                off += 8;
+                break;
+            case 0x0d:
+                while (off < end && p[off]) ++off;
+                ++off;
+                break;  // String
+            case 0x11:
+            case 0x12: {  // Buffer, Package: PkgLength covers the rest
+                const size_t start = off;
+                const size_t len = pkg_length(off);
+                off = start + len;
+                break;
+            }
+            default:
+                ok = false;
+        }
+        if (off > end) ok = false;
+    }
+    // TermList in [off, limit): Name, Scope, Device and Method at any level.
+    void term_list(size_t off, size_t limit) {
+        const size_t saved_end = end;
+        end = limit;
+        while (ok && off < limit) {
+            const uint8_t op = p[off];
+            if (op == 0x08) {  // NameOp NameString DataRefObject
+                ++off;
+                name_string(off);
+                data_object(off);
+            } else if (op == 0x10 || op == 0x14 || (op == 0x5b && off + 1 < limit && p[off + 1] == 0x82)) {
+                off += op == 0x5b ? 2 : 1;  // ScopeOp / MethodOp / DeviceOp, then PkgLength
+                const size_t start = off;
+                const size_t len = pkg_length(off);
+                const size_t body_end = start + len;
+                if (!ok || body_end > limit) return void(ok = false);
+                name_string(off);
+                if (op == 0x14)
+                    off = body_end;  // a method body is code: skip it
+                else
+                    term_list(off, body_end);
+                off = body_end;
+            } else {
+                ok = false;
+            }
+        }
+        if (off != limit) ok = false;
+        end = saved_end;
+    }
+};
+}  // namespace
+
+TEST(AcpiDsdt, TermsExactlyFillTheTable) {
+    for (uint64_t mem : {512 * MiB, 5 * GiB}) {
+        Tables t(2, kBase, mem);
+        auto d = t.dsdt();
+        ASSERT_NE(d.bytes, nullptr);
+        Aml aml{d.bytes, d.length};
+        aml.term_list(36, d.length);
+        EXPECT_TRUE(aml.ok) << "the DSDT's AML does not parse to exactly its length " << d.length;
+    }
+}
+
 class AcpiMadt : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(AcpiMadt, ProcessorsIoapicAndSciOverride) {
@@ -284,7 +395,8 @@ TEST_P(AcpiMadt, ProcessorsIoapicAndSciOverride) {
                 }
                 break;
             }
-            default: break;
+            default:
+                break;
         }
         off += len;
     }

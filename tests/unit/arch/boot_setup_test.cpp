@@ -19,9 +19,9 @@ using kvmkit::memory::GuestMemory;
 namespace {
 
 constexpr uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
-constexpr uint64_t kZeroPage = 0x7000;      // where the loader puts boot_params (layout.hpp)
-constexpr uint64_t kCmdline = 0x20000;      // where the command line goes (layout.hpp)
-constexpr uint64_t kStartInfo = 0x1000;     // PVH start_info (layout.hpp)
+constexpr uint64_t kZeroPage = 0x7000;   // where the loader puts boot_params (layout.hpp)
+constexpr uint64_t kCmdline = 0x20000;   // where the command line goes (layout.hpp)
+constexpr uint64_t kStartInfo = 0x1000;  // PVH start_info (layout.hpp)
 constexpr uint32_t kHvmStartMagic = 0x336ec578;
 constexpr uint64_t kPage = 4096;
 
@@ -112,8 +112,7 @@ TEST_F(BootSetup, ZeroPageFields) {
     auto e820 = build_e820(64 * MiB);
     ASSERT_EQ(size_t{zp[zp::kE820Entries]}, e820.size());
     ASSERT_GE(e820.size(), 4u);
-    const uint64_t want[4][3] = {
-        {0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xe0000, 0x20000, 2}, {0x100000, 63 * MiB, 1}};
+    const uint64_t want[4][3] = {{0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xe0000, 0x20000, 2}, {0x100000, 63 * MiB, 1}};
     for (size_t i = 0; i < e820.size(); ++i) {
         const size_t e = zp::kE820Table + i * zp::kE820EntrySize;
         EXPECT_EQ(get<uint64_t>(zp, e), e820[i].addr) << i;
@@ -223,6 +222,20 @@ TEST(PlaceInitrd, RespectsInitrdAddrMax) {
     ASSERT_TRUE(a) << a.error().message();
     EXPECT_LE(*a + size - 1, 0x1fffffffu);
     EXPECT_EQ(*a, 0x20000000u - size);
+}
+
+TEST(PlaceInitrd, InitrdAddrMaxIsTheLastUsableByte) {
+    // With initrd_addr_max = 0x1fffffff the initrd may end exactly at 0x20000000 (exclusive):
+    // a 0x1001-byte initrd at 0x1ffff000 would reach 0x20000000 itself, one byte too far.
+    auto k = pvh_kernel(0x200000);
+    k.initrd_addr_max = 0x1fffffff;
+    auto a = place_initrd(k, 0x1001, 1 * GiB);
+    ASSERT_TRUE(a) << a.error().message();
+    EXPECT_EQ(*a, 0x1fffe000u);
+    // Exactly one page ending at the limit.
+    auto b = place_initrd(k, 0x1000, 1 * GiB);
+    ASSERT_TRUE(b) << b.error().message();
+    EXPECT_EQ(*b, 0x1ffff000u);
 }
 
 TEST(PlaceInitrd, StaysBelowTheMmioHole) {

@@ -39,10 +39,10 @@ CpuidTable host_table() {
     t.entries = {
         entry(0, 0, false, 0x1f, 0x756e6547, 0x6c65746e, 0x49656e69),
         entry(1, 0, false, 0x000806f8, 0x00ff0800, kAll & ~kEcxHypervisor, kAll & ~kEdxHtt),
-        entry(4, 0, true, 0xfc004121, 0x01c0003f, 0x3f, 0),  // L1d: type 1, level 1
-        entry(4, 1, true, 0xfc004122, 0x01c0003f, 0x3f, 0),  // L1i
-        entry(4, 2, true, 0xfc01c143, 0x03c0003f, 0x7ff, 0), // L2
-        entry(4, 3, true, 0, 0, 0, 0),                       // no more caches
+        entry(4, 0, true, 0xfc004121, 0x01c0003f, 0x3f, 0),   // L1d: type 1, level 1
+        entry(4, 1, true, 0xfc004122, 0x01c0003f, 0x3f, 0),   // L1i
+        entry(4, 2, true, 0xfc01c143, 0x03c0003f, 0x7ff, 0),  // L2
+        entry(4, 3, true, 0, 0, 0, 0),                        // no more caches
         entry(7, 0, true, 1, kAll, kAll, kAll),
         entry(7, 1, true, 0, 0x55, 0x66, 0x77),
         entry(0xb, 0, true, 1, 2, 0x100, 0),
@@ -198,8 +198,10 @@ TEST(Cpuid, MinimalProfileHidesMore) {
     for (const auto& f : minimal) {
         const auto* e = t.find(f.leaf, f.subleaf);
         if (!e) continue;
-        const uint32_t reg = f.reg == CpuidReg::Eax ? e->eax : f.reg == CpuidReg::Ebx ? e->ebx
-                             : f.reg == CpuidReg::Ecx ? e->ecx : e->edx;
+        const uint32_t reg = f.reg == CpuidReg::Eax   ? e->eax
+                             : f.reg == CpuidReg::Ebx ? e->ebx
+                             : f.reg == CpuidReg::Ecx ? e->ecx
+                                                      : e->edx;
         EXPECT_FALSE(reg & (1u << f.bit)) << f.name;
     }
 }
@@ -243,8 +245,8 @@ TEST(CpuProfileNames, LinuxCommandLine) {
         const auto cc = c.find("clearcpuid=");
         ASSERT_NE(cc, std::string::npos) << c;
         // clearcpuid takes a comma-separated list without spaces.
-        const auto list = c.substr(cc + 11, c.find(' ', cc) == std::string::npos ? std::string::npos
-                                                                                : c.find(' ', cc) - cc - 11);
+        const auto list =
+            c.substr(cc + 11, c.find(' ', cc) == std::string::npos ? std::string::npos : c.find(' ', cc) - cc - 11);
         for (const char* flag : {"popcnt", "smap", "rdtscp"})
             EXPECT_NE(("," + list + ",").find(std::string(",") + flag + ","), std::string::npos) << flag;
         EXPECT_EQ(c.find("  "), std::string::npos);

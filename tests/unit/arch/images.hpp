@@ -63,7 +63,9 @@ struct BzImageSpec {
 };
 
 // The first byte of the protected-mode payload at payload offset i.
-inline uint8_t payload_byte(size_t i) { return static_cast<uint8_t>((i * 7 + 3) ^ (i >> 8)); }
+inline uint8_t payload_byte(size_t i) {
+    return static_cast<uint8_t>((i * 7 + 3) ^ (i >> 8));
+}
 
 inline std::vector<uint8_t> make_bzimage(const BzImageSpec& s = {}) {
     const size_t setup_bytes = (size_t(s.setup_sects ? s.setup_sects : 4) + 1) * 512;
@@ -169,14 +171,16 @@ inline std::vector<uint8_t> make_elf(const ElfSpec& s) {
     eh.e_phentsize = sizeof(Elf64_Phdr);
     eh.e_phnum = static_cast<Elf64_Half>(ph.size());
     std::memcpy(img.data(), &eh, sizeof eh);
-    std::memcpy(img.data() + eh.e_phoff, ph.data(), ph.size() * sizeof(Elf64_Phdr));
-    std::memcpy(img.data() + kElfNotesOffset, s.notes.data(), s.notes.size());
+    if (!ph.empty()) std::memcpy(img.data() + eh.e_phoff, ph.data(), ph.size() * sizeof(Elf64_Phdr));
+    std::copy(s.notes.begin(), s.notes.end(), img.begin() + kElfNotesOffset);
     for (size_t i = 0; i < s.loads.size(); ++i)
-        std::memcpy(img.data() + data_off[i], s.loads[i].data.data(), s.loads[i].data.size());
+        std::copy(s.loads[i].data.begin(), s.loads[i].data.end(), img.begin() + data_off[i]);
     return img;
 }
 
 // Offset of program header i in an image made by make_elf.
-inline size_t phdr_offset(size_t i) { return sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr); }
+inline size_t phdr_offset(size_t i) {
+    return sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr);
+}
 
 }  // namespace kvmkit::test

@@ -260,7 +260,7 @@ TEST_F(Loader, ElfPvhWith4ByteEntryNote) {
 
     EXPECT_EQ(read_guest(mem, 0x1000000, 0x1800), spec.loads[0].data);
     EXPECT_EQ(read_guest(mem, 0x1001800, 0x1800), std::vector<uint8_t>(0x1800, 0));  // bss zeroed
-    EXPECT_EQ(read_guest(mem, 0x1003000, 0x10), std::vector<uint8_t>(0x10, 0xcc));  // beyond memsz untouched
+    EXPECT_EQ(read_guest(mem, 0x1003000, 0x10), std::vector<uint8_t>(0x10, 0xcc));   // beyond memsz untouched
 }
 
 TEST_F(Loader, ElfPvhWith8ByteEntryNote) {
@@ -375,9 +375,8 @@ TEST_F(Loader, PvhEntryAbove4GIsRejected) {
 TEST_F(Loader, MalformedNoteSizesNeverCrash) {
     // n_namesz / n_descsz near UINT32_MAX: rounding them up to 4 overflows 32 bits, and
     // adding them to the offset must not wrap or read outside the segment.
-    const uint32_t sizes[][2] = {{0xffffffff, 4},          {4, 0xffffffff},          {0xfffffffd, 4},
-                                 {4, 0xfffffffd},          {0xffffffff, 0xffffffff}, {0x7fffffff, 0x80000001},
-                                 {4, 0x100},               {0x100, 4}};
+    const uint32_t sizes[][2] = {{0xffffffff, 4},          {4, 0xffffffff},          {0xfffffffd, 4}, {4, 0xfffffffd},
+                                 {0xffffffff, 0xffffffff}, {0x7fffffff, 0x80000001}, {4, 0x100},      {0x100, 4}};
     for (const auto& sz : sizes) {
         auto s = pvh_spec(le_bytes<uint32_t>(0x1000000));
         Elf64_Nhdr h{sz[0], sz[1], kPhys32Entry};
@@ -396,10 +395,10 @@ TEST_F(Loader, MalformedNoteSizesNeverCrash) {
 
 TEST_F(Loader, NoteSegmentOutsideTheFileIsRejected) {
     const uint64_t bad[][2] = {
-        {0x100000, 0x10},            // offset past the end
-        {kElfNotesOffset, 0x100000}, // size past the end
-        {UINT64_MAX - 1, 16},        // offset + size wraps
-        {0x200, UINT64_MAX},         // size wraps
+        {0x100000, 0x10},             // offset past the end
+        {kElfNotesOffset, 0x100000},  // size past the end
+        {UINT64_MAX - 1, 16},         // offset + size wraps
+        {0x200, UINT64_MAX},          // size wraps
     };
     for (const auto& b : bad) {
         auto img = make_elf(pvh_spec(le_bytes<uint32_t>(0x1000000)));
@@ -432,8 +431,8 @@ TEST_F(Loader, ProgramHeadersOutsideTheFileAreRejected) {
 TEST_F(Loader, LoadSegmentOutsideTheFileIsRejected) {
     auto img = make_elf(pvh_spec(le_bytes<uint32_t>(0x1000000)));
     const size_t load = phdr_offset(1);  // PT_NOTE is first
-    for (auto [off, filesz] : {std::pair<uint64_t, uint64_t>{img.size(), 1}, {0x1000, img.size()},
-                               {UINT64_MAX - 0xf, 0x20}}) {
+    for (auto [off, filesz] :
+         {std::pair<uint64_t, uint64_t>{img.size(), 1}, {0x1000, img.size()}, {UINT64_MAX - 0xf, 0x20}}) {
         auto bad = img;
         put<uint64_t>(bad, load + offsetof(Elf64_Phdr, p_offset), off);
         put<uint64_t>(bad, load + offsetof(Elf64_Phdr, p_filesz), filesz);

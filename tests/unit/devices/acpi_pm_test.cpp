@@ -18,7 +18,9 @@ namespace {
 constexpr uint64_t STS = 0, EN = 2, CNT = 4, RESET = 8;
 constexpr uint16_t PWRBTN = 1u << 8;
 constexpr uint16_t SCI_EN = 1u << 0, SLP_EN = 1u << 13;
-constexpr uint16_t slp_typ(unsigned t) { return static_cast<uint16_t>(t << 10); }
+constexpr uint16_t slp_typ(unsigned t) {
+    return static_cast<uint16_t>(t << 10);
+}
 constexpr uint8_t kS5 = 5, kResetValue = 0x01;
 
 class Pm : public ::testing::Test {

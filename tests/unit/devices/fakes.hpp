@@ -26,7 +26,9 @@ inline uint8_t rd(bus::BusDevice& d, uint64_t off) {
     d.read(off, {&v, 1});
     return v;
 }
-inline void wr(bus::BusDevice& d, uint64_t off, uint8_t v) { d.write(off, {&v, 1}); }
+inline void wr(bus::BusDevice& d, uint64_t off, uint8_t v) {
+    d.write(off, {&v, 1});
+}
 inline uint16_t rd16(bus::BusDevice& d, uint64_t off) {
     uint8_t b[2] = {0xee, 0xee};
     d.read(off, b);

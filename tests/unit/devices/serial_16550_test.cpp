@@ -126,6 +126,19 @@ TEST_F(Uart, ThreInterruptRaisedByEnableClearedByIirRead) {
     EXPECT_EQ(irq.levels, (std::vector<bool>{true, false, true, false}));
 }
 
+TEST_F(Uart, ReenablingThreRaisesItAgain) {
+    // Linux's serial8250_do_startup() checks for a working THRE interrupt this way: enable,
+    // read IIR, disable, enable again, read IIR; a UART whose second IIR shows no interrupt
+    // while the transmitter is empty gets the UART_BUG_THRE workaround (polling).
+    wr(uart, IER, IER_THRE);
+    EXPECT_EQ(iir_id(), IIR_THRE);
+    wr(uart, IER, 0);
+    EXPECT_FALSE(irq.level);
+    wr(uart, IER, IER_THRE);
+    EXPECT_EQ(iir_id(), IIR_THRE);
+    wr(uart, IER, 0);
+}
+
 TEST_F(Uart, ThreNotRaisedWhenDisabled) {
     wr(uart, THR, 'a');
     EXPECT_FALSE(irq.level);
@@ -221,7 +234,7 @@ TEST_F(Uart, DISABLED_LeavingLoopbackNotifiesTheInputSide) {
 
 TEST_F(Uart, InterruptPrioritiesRlsRdaThreMs) {
     wr(uart, IER, IER_RDA | IER_THRE | IER_RLS | IER_MS);  // arms THRE
-    wr(uart, MCR, MCR_LOOP);  // loopback with RTS low: CTS drops, a modem status change
+    wr(uart, MCR, MCR_LOOP);                               // loopback with RTS low: CTS drops, a modem status change
     wr(uart, FCR, 0x01);
     for (int i = 0; i < 17; ++i) wr(uart, THR, static_cast<uint8_t>('a' + i));  // one more than fits: overrun
     EXPECT_EQ(out, "") << "loopback output does not reach the line";

@@ -83,7 +83,10 @@ public:
     void set_avail_flags(uint16_t f) { put<uint16_t>(cfg_.avail_ring, f); }
     void set_used_event(uint16_t v) { put<uint16_t>(cfg_.avail_ring + 4 + 2ull * size_, v); }
     // Resume the driver's idea of avail.idx (matches QueueConfig::next_avail).
-    void start_at(uint16_t avail_idx) { avail_idx_ = avail_idx; set_avail_idx(avail_idx); }
+    void start_at(uint16_t avail_idx) {
+        avail_idx_ = avail_idx;
+        set_avail_idx(avail_idx);
+    }
 
     // Makes `head` available: ring[idx % size] = head, then idx++ (published).
     void offer(uint16_t head) {
@@ -99,7 +102,8 @@ public:
             uint16_t i = next_desc_;
             next_desc_ = static_cast<uint16_t>((next_desc_ + 1) % size_);
             bool last = k + 1 == bufs.size();
-            uint16_t flags = static_cast<uint16_t>((bufs[k].write ? kVirtqDescFWrite : 0) | (last ? 0 : kVirtqDescFNext));
+            uint16_t flags =
+                static_cast<uint16_t>((bufs[k].write ? kVirtqDescFWrite : 0) | (last ? 0 : kVirtqDescFNext));
             set_desc(i, bufs[k].addr, bufs[k].len, flags, last ? 0 : next_desc_);
         }
         offer(head);
@@ -120,7 +124,8 @@ public:
         uint64_t table = alloc(16 * bufs.size());
         for (size_t k = 0; k < bufs.size(); ++k) {
             bool last = k + 1 == bufs.size();
-            uint16_t flags = static_cast<uint16_t>((bufs[k].write ? kVirtqDescFWrite : 0) | (last ? 0 : kVirtqDescFNext));
+            uint16_t flags =
+                static_cast<uint16_t>((bufs[k].write ? kVirtqDescFWrite : 0) | (last ? 0 : kVirtqDescFNext));
             write_desc(table + 16 * k, bufs[k].addr, bufs[k].len, flags, last ? 0 : static_cast<uint16_t>(k + 1));
         }
         return table;

@@ -56,7 +56,9 @@ std::string pop_error(Virtqueue& q) {
     return r->error().message();
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 // EXPECT that an error message contains `part` (prints both on failure).
 #define EXPECT_ERROR_HAS(expr, part) EXPECT_PRED2(contains, expr, part)
@@ -336,10 +338,10 @@ TEST(VirtqueuePop, BufferOutsideMemory) {
     FakeDriver d(8);
     auto q = make(d);
     const uint64_t end = FakeDriver::kBase + FakeDriver::kMemSize;
-    d.add_chain({{end - 8, 16, false}});  // runs off the end of RAM
-    d.add_chain({{0x1000, 1, true}});     // below RAM
+    d.add_chain({{end - 8, 16, false}});                     // runs off the end of RAM
+    d.add_chain({{0x1000, 1, true}});                        // below RAM
     d.add_chain({{0xffff'ffff'ffff'fff0ull, 0x20, false}});  // addr + len wraps
-    d.add_chain({{FakeDriver::kHighBase - 8, 16, true}});   // straddles two regions
+    d.add_chain({{FakeDriver::kHighBase - 8, 16, true}});    // straddles two regions
     for (int i = 0; i < 4; ++i) EXPECT_ERROR_HAS(pop_error(q), "outside guest memory") << i;
     d.add_chain({{end - 8, 8, false}});
     EXPECT_TRUE(pop_ok(q));
@@ -673,7 +675,7 @@ TEST(VirtqueueNotify, EnableWithEventIdxWritesAvailEvent) {
     EXPECT_EQ(d.used_flags(), 0);  // flags stay 0 with EVENT_IDX
     ASSERT_TRUE(pop_ok(q));
     ASSERT_TRUE(pop_ok(q));
-    EXPECT_EQ(d.avail_event(), 0x7777);  // disabled: not advanced
+    EXPECT_EQ(d.avail_event(), 0x7777);    // disabled: not advanced
     EXPECT_TRUE(q.enable_notification());  // one more is there
     EXPECT_EQ(d.avail_event(), 2);
     ASSERT_TRUE(pop_ok(q));
@@ -691,4 +693,17 @@ TEST(VirtqueueNotify, PopOnEmptyPublishesAvailEvent) {
     ASSERT_TRUE(pop_ok(q));
     EXPECT_FALSE(q.pop().has_value());
     EXPECT_EQ(d.avail_event(), 2);  // the driver will notify when it adds entry 2
+}
+
+TEST(VirtqueueNotify, PopOnEmptyLeavesAvailEventWhileDisabled) {
+    FakeDriver d(8, true);
+    auto q = make(d);
+    d.set_avail_event(0x7777);
+    d.add_chain({{d.alloc(8), 8, false}});
+    q.disable_notification();
+    ASSERT_TRUE(pop_ok(q));
+    EXPECT_FALSE(q.pop().has_value());
+    EXPECT_EQ(d.avail_event(), 0x7777);  // the device is polling: no notifications wanted
+    EXPECT_FALSE(q.enable_notification());
+    EXPECT_EQ(d.avail_event(), 1);
 }

@@ -33,8 +33,10 @@ public:
         ::setenv("KVMKIT_CACHE", dir_.c_str(), 1);
     }
     ~TempCache() {
-        if (had_old_) ::setenv("KVMKIT_CACHE", old_.c_str(), 1);
-        else ::unsetenv("KVMKIT_CACHE");
+        if (had_old_)
+            ::setenv("KVMKIT_CACHE", old_.c_str(), 1);
+        else
+            ::unsetenv("KVMKIT_CACHE");
         for (const char* f : {"/guest/vmlinux", "/guest/initramfs.cpio", "/guest/cmdline"})
             std::remove((dir_ + f).c_str());
         ::rmdir((dir_ + "/guest").c_str());

@@ -148,11 +148,11 @@ TEST_F(Exits, PioDataOutsideTheRunAreaIsFatal) {
         uint8_t size;
         uint32_t count;
     } bad[] = {
-        {kRunSize, 1, 1},             // starts one past the end
-        {kRunSize - 1, 2, 1},         // last byte sticks out
-        {kRunSize - 4, 4, 2},         // string I/O runs past the end
+        {kRunSize, 1, 1},      // starts one past the end
+        {kRunSize - 1, 2, 1},  // last byte sticks out
+        {kRunSize - 4, 4, 2},  // string I/O runs past the end
         {kPioDataOffset, 4, 0xffffffff},
-        {UINT64_MAX - 1, 4, 1},       // offset + size wraps
+        {UINT64_MAX - 1, 4, 1},  // offset + size wraps
         {UINT64_MAX, 1, 1},
     };
     for (const auto& b : bad) {
