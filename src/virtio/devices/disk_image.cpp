@@ -17,13 +17,14 @@ using base::fail;
 using base::fail_errno;
 
 namespace {
-constexpr size_t kDirectAlign = 4096;  // O_DIRECT wants buffers, offsets and lengths aligned to the block size
-
-bool aligned(uint64_t offset, const std::vector<iovec>& iov) {
-    if (offset % kDirectAlign) return false;
-    for (const auto& v : iov)
-        if (reinterpret_cast<uintptr_t>(v.iov_base) % kDirectAlign || v.iov_len % kDirectAlign) return false;
-    return true;
+// O_DIRECT wants buffers, offsets and lengths aligned to the file system's
+// direct-I/O granularity: 512 bytes on most, 4 KiB on some. Probed at open.
+size_t probe_direct_align(int fd) {
+    void* buf = nullptr;
+    if (posix_memalign(&buf, 4096, 4096) != 0) return 4096;
+    ssize_t n = pread(fd, buf, 512, 512);
+    free(buf);
+    return n < 0 && errno == EINVAL ? 4096 : 512;
 }
 }  // namespace
 
@@ -73,37 +74,32 @@ base::Result<DiskImage> DiskImage::open(const DiskOptions& opts) {
                         std::string(opts.readonly ? " for writing)" : ")"));
         return fail_errno("disk '" + opts.path + "': lock");
     }
-    return DiskImage(opts, std::move(fd), size);
+    size_t align = opts.cache == CacheMode::None ? probe_direct_align(fd.get()) : 1;
+    return DiskImage(opts, std::move(fd), size, align);
 }
 
 base::Result<void> DiskImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool write) {
     size_t total = 0;
     for (const auto& v : iov) total += v.iov_len;
-    if (opts_.cache == CacheMode::None && !aligned(offset, iov)) {
-        // O_DIRECT needs aligned buffers: go through an aligned bounce buffer.
-        size_t len = (total + kDirectAlign - 1) & ~(kDirectAlign - 1);
-        if (offset % kDirectAlign) return fail("unaligned O_DIRECT offset");
+    if (needs_bounce(offset, iov)) {
+        // Through an aligned bounce buffer covering the aligned window around the request;
+        // a write whose ends are not aligned reads the window first (read-modify-write).
+        uint64_t lo = offset & ~uint64_t(align_ - 1);
+        uint64_t hi = (offset + total + align_ - 1) & ~uint64_t(align_ - 1);
+        size_t len = hi - lo;
         void* raw = nullptr;
-        if (posix_memalign(&raw, kDirectAlign, len ? len : kDirectAlign) != 0) return fail("out of memory");
+        if (posix_memalign(&raw, 4096, len ? len : align_) != 0) return fail("out of memory");
         std::unique_ptr<uint8_t, decltype(&free)> buf(static_cast<uint8_t*>(raw), &free);
-        if (write) {
-            size_t off = 0;
-            for (const auto& v : iov) {
-                std::memcpy(buf.get() + off, v.iov_base, v.iov_len);
-                off += v.iov_len;
-            }
-            if (len != total) return fail("O_DIRECT write of a partial block");
-            iovec b{buf.get(), len};
-            return transfer(offset, {b}, true);
-        }
-        iovec b{buf.get(), len};
-        // Reading past EOF within the last block is fine for a read.
-        TRY(transfer(offset, {b}, false));
+        iovec window{buf.get(), len};
+        uint8_t* data = buf.get() + (offset - lo);
+        if (!write || lo != offset || hi != offset + total) TRY(transfer(lo, {window}, false));
         size_t off = 0;
         for (const auto& v : iov) {
-            std::memcpy(v.iov_base, buf.get() + off, v.iov_len);
+            if (write) std::memcpy(data + off, v.iov_base, v.iov_len);
+            else std::memcpy(v.iov_base, data + off, v.iov_len);
             off += v.iov_len;
         }
+        if (write) TRY(transfer(lo, {window}, true));
         return base::ok();
     }
     std::vector<iovec> rest = iov;
@@ -134,7 +130,11 @@ base::Result<void> DiskImage::transfer(uint64_t offset, const std::vector<iovec>
 }
 
 bool DiskImage::needs_bounce(uint64_t offset, const std::vector<iovec>& iov) const {
-    return opts_.cache == CacheMode::None && !aligned(offset, iov);
+    if (opts_.cache != CacheMode::None) return false;
+    if (offset % align_) return true;
+    for (const auto& v : iov)
+        if (reinterpret_cast<uintptr_t>(v.iov_base) % align_ || v.iov_len % align_) return true;
+    return false;
 }
 
 base::Result<void> DiskImage::readv(uint64_t offset, const std::vector<iovec>& iov) {

@@ -43,12 +43,14 @@ public:
     base::Result<void> write_zeroes(uint64_t offset, uint64_t len);
 
 private:
-    DiskImage(DiskOptions o, base::UniqueFd fd, uint64_t size) : opts_(std::move(o)), fd_(std::move(fd)), size_(size) {}
+    DiskImage(DiskOptions o, base::UniqueFd fd, uint64_t size, size_t align)
+        : opts_(std::move(o)), fd_(std::move(fd)), size_(size), align_(align) {}
     base::Result<void> transfer(uint64_t offset, const std::vector<iovec>& iov, bool write);
 
     DiskOptions opts_;
     base::UniqueFd fd_;
     uint64_t size_;
+    size_t align_;  // direct-I/O alignment (1 without O_DIRECT)
 };
 
 }  // namespace kvmkit::virtio
