@@ -7,7 +7,8 @@
 # Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
 # python3 (scripts/install-deps.sh installs both), /dev/kvm. The default run (test
 # guest only) takes about a minute on an idle 2-CPU PVM host; --linux adds the
-# default Linux guest (scripts/build-guest.sh), 1.5-3 minutes per boot there.
+# default Linux guest (scripts/build-guest.sh), 1-1.5 minutes per boot there
+# (more when the host is busy).
 # Never part of the tests: nothing here asserts anything about timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."

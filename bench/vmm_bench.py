@@ -577,7 +577,7 @@ def main():
     p.add_argument("--linux-runs", type=int, default=3, help="runs of the Linux guest per VMM (default 3)")
     p.add_argument("--linux", action="store_true",
                    help="also run the default Linux guest, if it is built (off by default: under PVM's "
-                        "instruction emulation one boot takes 1.5-3 minutes here)")
+                        "instruction emulation one boot takes 1-1.5 minutes of emulated CPU here)")
     p.add_argument("--no-linux", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-test-guest", action="store_true", help="run only the Linux guest")
     p.add_argument("--linux-poweroff", action="store_true",

@@ -1,5 +1,7 @@
 #include "bus/bus.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdio>
 
 namespace kvmkit::bus {
@@ -45,9 +47,22 @@ Bus::Entry Bus::find(uint64_t addr) const {
     return it->second;
 }
 
+// An access that starts inside a range but runs past its end is split, as the
+// hardware splits it: x86 I/O port and misaligned MMIO accesses reach the bus as
+// byte-enabled cycles that are decoded one address at a time (a word read at
+// 0x3ff is a byte cycle the UART decodes at 0x3ff and one at 0x400 it does not).
+// The device gets the bytes inside its range, at their own offsets; the bytes
+// beyond are treated as unclaimed (all-ones on read, dropped on write) even if
+// another range begins there: only a misbehaving guest does this, and one access
+// never reaches two devices.
 bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
     auto e = find(addr);
     if (!e.device) return false;
+    const uint64_t room = e.range.size - (addr - e.range.base);  // >= 1: the range contains addr
+    if (data.size() > room) {
+        std::fill(data.begin() + static_cast<std::ptrdiff_t>(room), data.end(), uint8_t{0xff});
+        data = data.first(room);
+    }
     e.device->read(addr - e.range.base, data);
     return true;
 }
@@ -55,6 +70,8 @@ bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
 bool Bus::write(uint64_t addr, std::span<const uint8_t> data) const {
     auto e = find(addr);
     if (!e.device) return false;
+    const uint64_t room = e.range.size - (addr - e.range.base);
+    if (data.size() > room) data = data.first(room);
     e.device->write(addr - e.range.base, data);
     return true;
 }

@@ -43,6 +43,9 @@ public:
 
     // Dispatches an access; returns false when no device claims `addr` (the
     // caller then applies the "nothing there" semantics: ignore / all-ones).
+    // An access that runs past the end of the range containing `addr` reaches the
+    // device shortened to the bytes inside its range; the bytes beyond read as
+    // 0xff and are dropped on write (see bus.cpp).
     bool read(uint64_t addr, std::span<uint8_t> data) const;
     bool write(uint64_t addr, std::span<const uint8_t> data) const;
 

@@ -5,7 +5,7 @@ namespace kvmkit::devices {
 namespace {
 constexpr uint8_t kSeconds = 0x00, kMinutes = 0x02, kHours = 0x04, kWeekday = 0x06, kDay = 0x07, kMonth = 0x08,
                   kYear = 0x09, kRegA = 0x0a, kRegB = 0x0b, kRegC = 0x0c, kRegD = 0x0d, kCentury = 0x32;
-constexpr uint8_t kRegB24h = 0x02, kRegBBinary = 0x04;
+constexpr uint8_t kRegB24h = 0x02, kRegBBinary = 0x04, kRegBSet = 0x80;
 constexpr uint8_t kRegDValid = 0x80;
 }  // namespace
 
@@ -57,9 +57,13 @@ uint8_t CmosRtc::read_register(uint8_t index) {
     if (index != kSeconds && index != kMinutes && index != kHours && index != kWeekday && index != kDay &&
         index != kMonth && index != kYear && index != kCentury)
         return cmos_[index];  // alarm registers: plain storage
-    time_t now = clock_() + offset_;
     struct tm tm {};
-    gmtime_r(&now, &tm);
+    if (cmos_[kRegB] & kRegBSet) {
+        tm = held_;  // updates are stopped: the guest sees what it wrote (or the time SET froze)
+    } else {
+        time_t now = clock_() + offset_;
+        gmtime_r(&now, &tm);
+    }
     switch (index) {
         case kSeconds: return encode(tm.tm_sec);
         case kMinutes: return encode(tm.tm_min);
@@ -77,23 +81,7 @@ uint8_t CmosRtc::read_register(uint8_t index) {
     return 0;
 }
 
-void CmosRtc::write_register(uint8_t index, uint8_t value) {
-    switch (index) {
-        case kRegA: cmos_[kRegA] = value & 0x7f; return;  // UIP is read-only
-        case kRegC:
-        case kRegD: return;  // read-only
-        default: break;
-    }
-    bool is_time = index == kSeconds || index == kMinutes || index == kHours || index == kDay || index == kMonth ||
-                   index == kYear || index == kCentury;
-    if (!is_time) {
-        cmos_[index] = value;
-        return;
-    }
-    // Setting one field: rebuild the guest's current time with that field changed.
-    time_t now = clock_() + offset_;
-    struct tm tm {};
-    gmtime_r(&now, &tm);
+void CmosRtc::apply_field(struct tm& tm, uint8_t index, uint8_t value) const {
     int v = decode(value & (index == kHours ? 0x7f : 0xff));
     switch (index) {
         case kSeconds: tm.tm_sec = v; break;
@@ -102,13 +90,59 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
             if (!(cmos_[kRegB] & kRegB24h)) v = (v % 12) + ((value & 0x80) ? 12 : 0);
             tm.tm_hour = v;
             break;
+        case kWeekday: tm.tm_wday = v - 1; break;
         case kDay: tm.tm_mday = v; break;
         case kMonth: tm.tm_mon = v - 1; break;
         case kYear: tm.tm_year = ((tm.tm_year + 1900) / 100 * 100 + v) - 1900; break;
         case kCentury: tm.tm_year = (v * 100 + (tm.tm_year + 1900) % 100) - 1900; break;
     }
-    time_t set = timegm(&tm);
+}
+
+void CmosRtc::commit(struct tm tm) {
+    time_t set = timegm(&tm);  // normalises out-of-range fields, once, on the complete date
     if (set != -1) offset_ = set - clock_();
+}
+
+void CmosRtc::write_register(uint8_t index, uint8_t value) {
+    switch (index) {
+        case kRegA: cmos_[kRegA] = value & 0x7f; return;  // UIP is read-only
+        case kRegB: {
+            bool was_set = cmos_[kRegB] & kRegBSet, now_set = value & kRegBSet;
+            if (!was_set && now_set) {
+                // SET stops the update cycle: freeze the current time; field writes go there.
+                time_t now = clock_() + offset_;
+                held_ = {};
+                gmtime_r(&now, &held_);
+            }
+            // Decode the held fields in the mode they were written in, then take the new mode.
+            if (was_set && !now_set) commit(held_);
+            cmos_[kRegB] = value;
+            return;
+        }
+        case kRegC:
+        case kRegD: return;  // read-only
+        default: break;
+    }
+    bool is_time = index == kSeconds || index == kMinutes || index == kHours || index == kDay || index == kMonth ||
+                   index == kYear || index == kCentury;
+    if (cmos_[kRegB] & kRegBSet) {
+        // While SET is held the MC146818A just stores the bytes; the clock is computed from
+        // them when SET clears (Linux's mc146818_set_time writes the fields one by one).
+        if (is_time || index == kWeekday) {
+            apply_field(held_, index, value);
+            return;
+        }
+    }
+    if (!is_time) {
+        cmos_[index] = value;
+        return;
+    }
+    // Setting one field without SET: rebuild the guest's current time with that field changed.
+    time_t now = clock_() + offset_;
+    struct tm tm {};
+    gmtime_r(&now, &tm);
+    apply_field(tm, index, value);
+    commit(tm);
 }
 
 }  // namespace kvmkit::devices

@@ -1,7 +1,9 @@
 // The CMOS RTC of a PC (MC146818A): index port + data port, 128 bytes of
 // CMOS, the time/date registers computed from a clock source on every read,
 // BCD or binary and 12/24-hour formats as register B selects.
-// The guest may set the time; we keep the difference to the host clock.
+// The guest may set the time; we keep the difference to the host clock. While
+// register B's SET bit is on, updates stop: time-field writes are held (and read
+// back) as written, and the new time is computed once, when SET clears.
 // Left out: alarm and periodic interrupts (IRQ 8), the update-ended interrupt.
 #pragma once
 
@@ -32,12 +34,17 @@ private:
     void write_register(uint8_t index, uint8_t value);
     uint8_t encode(int value) const;
     int decode(uint8_t value) const;
+    // Stores one time field (register index, guest encoding) into tm, unnormalised.
+    void apply_field(struct tm& tm, uint8_t index, uint8_t value) const;
+    // Makes tm the guest's current time.
+    void commit(struct tm tm);
 
     Clock clock_;
     std::mutex mutex_;
     uint8_t index_ = 0;
     uint8_t cmos_[128] = {};
     time_t offset_ = 0;  // guest time - host time, after the guest set the clock
+    struct tm held_ {};  // the time fields while register B's SET bit is on
 };
 
 }  // namespace kvmkit::devices

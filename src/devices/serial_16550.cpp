@@ -13,7 +13,7 @@ constexpr uint8_t kFcrEnable = 0x01, kFcrClearRx = 0x02;
 constexpr uint8_t kLcrDlab = 0x80;
 constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x08, kMcrLoop = 0x10;
 constexpr uint8_t kLsrDr = 0x01, kLsrOe = 0x02, kLsrThre = 0x20, kLsrTemt = 0x40;
-constexpr uint8_t kMsrDcts = 0x01, kMsrCts = 0x10, kMsrDsr = 0x20, kMsrRi = 0x40, kMsrDcd = 0x80;
+constexpr uint8_t kMsrDcts = 0x01, kMsrDdsr = 0x02, kMsrTeri = 0x04, kMsrDdcd = 0x08, kMsrCts = 0x10, kMsrDsr = 0x20, kMsrRi = 0x40, kMsrDcd = 0x80;
 }  // namespace
 
 Serial16550::Serial16550(bus::IrqLine& irq, OutputSink output) : irq_(irq), output_(std::move(output)) {}
@@ -59,9 +59,16 @@ void Serial16550::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void Serial16550::write(uint64_t offset, std::span<const uint8_t> data) {
-    std::lock_guard lock(mutex_);
-    for (size_t i = 0; i < data.size(); ++i) write_reg(static_cast<uint8_t>((offset + i) & 7), data[i]);
-    update_irq();
+    std::function<void()> cb;
+    {
+        std::lock_guard lock(mutex_);
+        space_freed_ = false;
+        for (size_t i = 0; i < data.size(); ++i) write_reg(static_cast<uint8_t>((offset + i) & 7), data[i]);
+        update_irq();
+        // An FCR receive clear or leaving loopback makes room: let the input side refill.
+        if (space_freed_) cb = space_cb_;
+    }
+    if (cb) cb();
 }
 
 uint8_t Serial16550::read_reg(uint8_t reg) {
@@ -126,6 +133,7 @@ void Serial16550::write_reg(uint8_t reg, uint8_t value) {
         case kIirFcr:
             fifo_enabled_ = value & kFcrEnable;
             if (value & kFcrClearRx) {
+                if (!rx_.empty()) space_freed_ = true;
                 rx_.clear();
                 lsr_ &= ~kLsrDr;
             }
@@ -133,6 +141,8 @@ void Serial16550::write_reg(uint8_t reg, uint8_t value) {
         case kLcr: lcr_ = value; return;
         case kMcr: {
             uint8_t old_msr = msr_;
+            // Leaving loopback reconnects the receiver, which refused input meanwhile.
+            if ((mcr_ & kMcrLoop) && !(value & kMcrLoop)) space_freed_ = true;
             mcr_ = value & 0x1f;
             if (mcr_ & kMcrLoop) {
                 // Loopback wires RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
@@ -141,7 +151,13 @@ void Serial16550::write_reg(uint8_t reg, uint8_t value) {
             } else {
                 msr_ = (msr_ & 0x0f) | kMsrCts | kMsrDsr | kMsrDcd;
             }
-            if ((old_msr ^ msr_) & kMsrCts) msr_ |= kMsrDcts;
+            // Delta bits (PC16550D, MSR bits 0-3): any change of CTS, DSR, DCD; for RI only
+            // the trailing edge (the RI bit going from 1 to 0).
+            uint8_t changed = old_msr ^ msr_;
+            if (changed & kMsrCts) msr_ |= kMsrDcts;
+            if (changed & kMsrDsr) msr_ |= kMsrDdsr;
+            if ((old_msr & kMsrRi) && !(msr_ & kMsrRi)) msr_ |= kMsrTeri;
+            if (changed & kMsrDcd) msr_ |= kMsrDdcd;
             return;
         }
         case kLsr: return;  // read-only (factory test register on real parts)

@@ -33,7 +33,8 @@ public:
     // Queues bytes from the host side; returns how many fit in the FIFO.
     size_t enqueue_input(std::span<const uint8_t> bytes);
     size_t input_space() const;
-    // Called (from the guest's vCPU thread) whenever the guest frees FIFO space.
+    // Called (from the guest's vCPU thread, outside the lock) whenever the guest frees FIFO
+    // space: an RBR read, a receive-FIFO clear through FCR, or leaving loopback mode.
     void set_space_callback(std::function<void()> cb) override;
     size_t accept_input(std::span<const uint8_t> bytes) override { return enqueue_input(bytes); }
 
@@ -55,6 +56,7 @@ private:
     bool fifo_enabled_ = false;
     bool thre_pending_ = false;  // THR-empty interrupt armed (cleared by reading IIR)
     bool irq_level_ = false;
+    bool space_freed_ = false;  // set by write_reg when the receiver gains room (FCR clear, loopback off)
 };
 
 }  // namespace kvmkit::devices

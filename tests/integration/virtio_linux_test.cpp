@@ -38,6 +38,8 @@ std::string make_disk(const TempDir& tmp, const std::string& name, size_t mib) {
 }
 
 // Runs `cmd` in the guest shell and waits for the unique end marker it prints.
+// The shell echoes what is typed, so the keys tests look for are typed with
+// quotes inside (echo SU''M=...): only the shell's output contains "SUM=".
 bool run(VmProcess& vm, const std::string& cmd, const std::string& marker) {
     size_t from = vm.output().size();
     vm.send(cmd + "; echo " + marker + "-$((40+2))\n");
@@ -55,14 +57,14 @@ TEST(VirtioLinux, BlockDataSurvivesRebootAndRngDelivers) {
         ASSERT_TRUE(run(vm, "mke2fs -q /dev/vda && mkdir -p /mnt && mount /dev/vda /mnt", "m1")) << vm.output();
         ASSERT_TRUE(run(vm, "dd if=/dev/urandom of=/mnt/data bs=1k count=300 2>/dev/null && sync", "m2"))
             << vm.output();
-        ASSERT_TRUE(run(vm, "echo SUM=$(sha256sum /mnt/data | cut -c1-64)=", "m3")) << vm.output();
+        ASSERT_TRUE(run(vm, "echo SU''M=$(sha256sum /mnt/data | cut -c1-64)=", "m3")) << vm.output();
         auto line = line_after(vm.output(), "SUM=");
         ASSERT_TRUE(line.has_value());
         sum = line->substr(0, 64);
         ASSERT_EQ(sum.size(), 64u) << *line;
         // The entropy device: the kernel registered it and reading it returns bytes.
-        ASSERT_TRUE(run(vm, "echo RNG=$(cat /sys/class/misc/hw_random/rng_current)= && "
-                            "echo HW=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n')=",
+        ASSERT_TRUE(run(vm, "echo RN''G=$(cat /sys/class/misc/hw_random/rng_current)= && "
+                            "echo H''W=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n')=",
                         "m4"))
             << vm.output();
         EXPECT_NE(vm.output().find("RNG=virtio_rng"), std::string::npos) << vm.output();
@@ -76,7 +78,7 @@ TEST(VirtioLinux, BlockDataSurvivesRebootAndRngDelivers) {
     {
         VmProcess vm({"--disk", disk, "--memory", "256M"});
         ASSERT_TRUE(vm.wait_for(kMarker, kLinuxBootTimeout)) << vm.output() << vm.errors();
-        ASSERT_TRUE(run(vm, "mkdir -p /mnt && mount /dev/vda /mnt && echo SUM2=$(sha256sum /mnt/data | cut -c1-64)=",
+        ASSERT_TRUE(run(vm, "mkdir -p /mnt && mount /dev/vda /mnt && echo SUM''2=$(sha256sum /mnt/data | cut -c1-64)=",
                         "n1"))
             << vm.output();
         auto line = line_after(vm.output(), "SUM2=");
@@ -97,14 +99,14 @@ TEST(VirtioLinux, TwoDisksOneReadOnly) {
     }
     VmProcess vm({"--disk", a, "--disk", b + ",readonly=on", "--memory", "256M"});
     ASSERT_TRUE(vm.wait_for(kMarker, kLinuxBootTimeout)) << vm.output() << vm.errors();
-    ASSERT_TRUE(run(vm, "echo SIZES=$(cat /sys/block/vda/size),$(cat /sys/block/vdb/size),$(cat /sys/block/vdb/ro)=",
+    ASSERT_TRUE(run(vm, "echo SIZE''S=$(cat /sys/block/vda/size),$(cat /sys/block/vdb/size),$(cat /sys/block/vdb/ro)=",
                     "t1"))
         << vm.output();
     EXPECT_EQ(line_after(vm.output(), "SIZES="), "32768,16384,1=");
-    ASSERT_TRUE(run(vm, "echo HEAD=$(dd if=/dev/vdb bs=21 count=1 2>/dev/null)=", "t2")) << vm.output();
+    ASSERT_TRUE(run(vm, "echo HEA''D=$(dd if=/dev/vdb bs=21 count=1 2>/dev/null)=", "t2")) << vm.output();
     EXPECT_EQ(line_after(vm.output(), "HEAD="), "READONLY-DISK-CONTENT=");
     // A write to the read-only disk fails in the guest and leaves the file untouched.
-    ASSERT_TRUE(run(vm, "dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>/dev/null; echo WRC=$?=", "t3")) << vm.output();
+    ASSERT_TRUE(run(vm, "dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>/dev/null; echo WR''C=$?=", "t3")) << vm.output();
     EXPECT_EQ(line_after(vm.output(), "WRC="), "1=");
     vm.send("poweroff\n");
     EXPECT_EQ(vm.wait_exit(kCommandTimeout), 0) << vm.errors();
@@ -127,7 +129,7 @@ TEST(VirtioLinux, ConsoleOnHvc0) {
     cmdline.replace(pos, 13, "console=hvc0");
     VmProcess vm({"--console", "virtio", "--cmdline", cmdline, "--memory", "256M"});
     ASSERT_TRUE(vm.wait_for(kMarker, kLinuxBootTimeout)) << vm.output() << vm.errors();
-    ASSERT_TRUE(run(vm, "echo TTY=$(cat /sys/class/tty/console/active)=", "c1")) << vm.output();
+    ASSERT_TRUE(run(vm, "echo TT''Y=$(cat /sys/class/tty/console/active)=", "c1")) << vm.output();
     EXPECT_EQ(line_after(vm.output(), "TTY="), "hvc0=");
     vm.send("poweroff\n");
     EXPECT_EQ(vm.wait_exit(kCommandTimeout), 0) << vm.errors();

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "arch/x86_64/layout.hpp"
@@ -42,6 +43,22 @@ bool is_bzimage(std::span<const uint8_t> image) {
     return read_at(image, 0x202, &magic) && magic == kHdrSMagic;
 }
 
+// Where the kernel runs (boot.rst, "pref_address", "kernel_alignment", "init_size"):
+// a relocatable kernel at its load address, or at pref_address when that is higher,
+// rounded up to kernel_alignment; a non-relocatable one at pref_address (protocol
+// >= 2.10), else at 1 MiB. Fields come from an untrusted file: overflow is an error.
+Result<uint64_t> runtime_start(const setup_header& hdr, uint64_t load) {
+    uint64_t pref = hdr.version >= 0x020a && hdr.pref_address ? hdr.pref_address : layout::kHighMemStart;
+    if (!hdr.relocatable_kernel) return pref;
+    uint64_t start = std::max(load, pref);
+    uint64_t align = hdr.kernel_alignment ? hdr.kernel_alignment : 1;
+    uint64_t rem = start % align;
+    if (rem == 0) return start;
+    if (start > UINT64_MAX - (align - rem))
+        return fail("bzImage pref_address " + hex(hdr.pref_address) + " overflows when aligned");
+    return start + (align - rem);
+}
+
 }  // namespace
 
 const char* boot_protocol_name(BootProtocol p) {
@@ -75,16 +92,24 @@ Result<LoadedKernel> load_bzimage(memory::GuestMemory& mem, std::span<const uint
     auto payload = image.subspan(setup_size);
 
     uint64_t load = layout::kKernelLoadAddr;
-    uint64_t footprint = std::max<uint64_t>(payload.size(), hdr.init_size);
-    if (!mem.contains(load, footprint))
-        return fail("kernel needs " + std::to_string(footprint >> 10) + " KiB from " + hex(load) +
+    // init_size counts from where the kernel runs, not from where it is loaded: the
+    // decompressor first moves itself there (boot.rst, "init_size"; kernel commit
+    // be4ca6c53e66). The initrd must stay clear of [run, run + init_size).
+    uint64_t run = TRY(runtime_start(hdr, load));
+    if (run < layout::kHighMemStart)
+        return fail("bzImage wants to run at " + hex(run) + ", below 1 MiB where the boot data lives");
+    if (!mem.contains(load, payload.size()))
+        return fail("kernel needs " + std::to_string(payload.size() >> 10) + " KiB from " + hex(load) +
                     ", more than guest memory holds");
+    if (!mem.contains(run, hdr.init_size))
+        return fail("kernel needs " + std::to_string(uint64_t(hdr.init_size) >> 10) + " KiB (init_size) from " +
+                    hex(run) + " where it runs, more than guest memory holds");
     TRY_CTX(mem.write(load, payload.data(), payload.size()), "load bzImage");
 
     LoadedKernel k{};
     k.protocol = BootProtocol::BzImage64;
     k.entry = load + 0x200;
-    k.image_end = load + footprint;
+    k.image_end = std::max(load + payload.size(), run + hdr.init_size);
     k.header = hdr;
     k.cmdline_max = hdr.version >= 0x0206 ? hdr.cmdline_size : kDefaultCmdlineSize;
     k.initrd_addr_max = hdr.version >= 0x0203 ? hdr.initrd_addr_max : kDefaultInitrdAddrMax;

@@ -23,7 +23,9 @@ protected:
     // Pops every available chain of `queue` and hands it to `handle`, which
     // returns the number of bytes it wrote; returns chains to the used ring
     // and interrupts the driver if it wants. Bad chains are returned with 0
-    // bytes written (their head is known) or dropped, and counted.
+    // bytes written (their head is known) or skipped (a head out of range),
+    // and counted; the queue goes on. A broken queue (Virtqueue::broken())
+    // stops the loop and asks the transport for DEVICE_NEEDS_RESET.
     // Called with mutex_ held.
     template <typename Handler>
     void drain(uint16_t queue, Handler&& handle) {
@@ -45,12 +47,15 @@ protected:
             } else {
                 ++bad_chains_;
                 if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), next->error().message().c_str());
+                if (vq.broken()) {
+                    irq_->needs_reset();  // the ring itself is unusable: stop touching it
+                    break;
+                }
                 if (auto head = vq.bad_head()) {
                     (void)vq.push_used(*head, 0);
                     used = true;
-                } else {
-                    break;  // the ring itself is broken: stop touching it
                 }
+                // else: an avail entry with a head out of range; nothing to return, go on.
             }
         }
         if (used && vq.should_notify()) irq_->signal_queue(queue);

@@ -121,12 +121,15 @@ void VirtioBlk::process_queue(uint16_t queue) {
             ++bad_chains_;
             ++counters_.errors;
             if (warn_.allow()) LOG_WARN("virtio-blk: bad descriptor chain: %s", next->error().message().c_str());
+            if (vq.broken()) {
+                irq_->needs_reset();  // the ring itself is unusable: stop touching it
+                break;
+            }
             if (auto head = vq.bad_head()) {
                 (void)vq.push_used(*head, 0);
                 pending_notify_ = true;
-                continue;
             }
-            break;  // the ring itself is broken
+            continue;  // a head out of range has nothing to return; the queue goes on
         }
         Request req;
         uint8_t status = kStatusOk;

@@ -28,12 +28,18 @@ constexpr uint64_t kFeatureAccessPlatform = 1ull << 33;
 // Device IDs (spec 5).
 enum class DeviceType : uint16_t { Net = 1, Block = 2, Console = 3, Entropy = 4 };
 
-// How a device tells the driver that it used buffers or changed its config.
+// How a device tells the driver that it used buffers or changed its config,
+// or that it cannot go on (a queue the driver broke).
 class VirtioInterrupt {
 public:
     virtual ~VirtioInterrupt() = default;
     virtual void signal_queue(uint16_t queue) = 0;
     virtual void signal_config() = 0;
+    // The device hit an error it cannot recover from without a reset (e.g.
+    // Virtqueue::broken()): the transport sets DEVICE_NEEDS_RESET in the device
+    // status and sends a configuration change notification (spec 2.1.2).
+    // Idempotent: the notification goes out once until the driver resets.
+    virtual void needs_reset() = 0;
 };
 
 class VirtioDevice {

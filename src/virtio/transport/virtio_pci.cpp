@@ -2,6 +2,7 @@
 
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/log.hpp"
@@ -91,7 +92,8 @@ base::Result<std::shared_ptr<VirtioPciDevice>> VirtioPciDevice::create(std::shar
         uint32_t off32 = static_cast<uint32_t>(offset);
         std::memcpy(&body[6], &off32, 4);
         std::memcpy(&body[10], &length, 4);
-        std::memcpy(body.data() + 14, extra.data(), extra.size());
+        // An empty span may have a null data(): memcpy's arguments must not be null even for 0 bytes.
+        if (!extra.empty()) std::memcpy(body.data() + 14, extra.data(), extra.size());
         std::vector<uint8_t> writable;
         if (!extra_writable.empty()) {
             writable.assign(body.size(), 0);
@@ -113,7 +115,7 @@ base::Result<std::shared_ptr<VirtioPciDevice>> VirtioPciDevice::create(std::shar
 void VirtioPciDevice::config_written(uint16_t /*offset*/, size_t /*len*/) { msix_->control_written(); }
 
 void VirtioPciDevice::bar_read(uint8_t bar, uint64_t offset, std::span<uint8_t> data) {
-    std::memset(data.data(), 0, data.size());
+    std::fill(data.begin(), data.end(), uint8_t{0});
     if (bar != 0) return;
     if (offset < kIsrOffset) {
         common_read(offset - kCommonOffset, data);
@@ -271,8 +273,7 @@ void VirtioPciDevice::common_write(uint64_t offset, std::span<const uint8_t> dat
         }
         if (auto r = dev_->activate(features, std::move(qs), mem_, *this); !r) {
             if (g_guest_warn.allow()) LOG_WARN("%s: activation failed: %s", dev_->name(), r.error().message().c_str());
-            status_ |= kStatusNeedsReset;
-            signal_config();
+            needs_reset();
             return;
         }
         active_ = true;
@@ -348,6 +349,16 @@ void VirtioPciDevice::signal_config() {
         vector = config_msix_vector_;
     }
     deliver(vector);
+}
+
+void VirtioPciDevice::needs_reset() {
+    uint8_t old;
+    {
+        // Under the lock: set_status() rewrites status_ from its old value.
+        std::lock_guard lock(mutex_);
+        old = status_.fetch_or(kStatusNeedsReset);
+    }
+    if (!(old & kStatusNeedsReset)) signal_config();  // spec 2.1.2: tell the driver once
 }
 
 }  // namespace kvmkit::virtio

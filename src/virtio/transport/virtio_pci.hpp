@@ -43,6 +43,7 @@ public:
     // VirtioInterrupt (called by the device).
     void signal_queue(uint16_t queue) override;
     void signal_config() override;
+    void needs_reset() override;
 
     uint16_t num_queues() const { return static_cast<uint16_t>(queues_.size()); }
     // The eventfd the driver's notification of `queue` lands on (KVM ioeventfd, or a fallback write).

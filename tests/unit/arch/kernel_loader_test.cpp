@@ -202,7 +202,7 @@ TEST(LoaderSmallMemory, BzImageLargerThanGuestMemoryIsRejected) {
 // Debian's kernel has pref_address = 16 MiB. An initrd placed above load+init_size but
 // below pref_address+init_size is overwritten while the kernel decompresses.
 // BUG (src/arch/x86_64/kernel_loader.cpp, load_bzimage: image_end = load + footprint).
-TEST_F(Loader, DISABLED_BzImageFootprintStartsAtPrefAddressForRelocatableKernels) {
+TEST_F(Loader, BzImageFootprintStartsAtPrefAddressForRelocatableKernels) {
     BzImageSpec spec;
     spec.relocatable_kernel = 1;
     spec.pref_address = 0x1000000;  // 16 MiB
@@ -213,7 +213,7 @@ TEST_F(Loader, DISABLED_BzImageFootprintStartsAtPrefAddressForRelocatableKernels
     EXPECT_GE(k->image_end, 0x1000000u + 0x800000u);
 }
 
-TEST(LoaderSmallMemory, DISABLED_BzImageRuntimeFootprintMustFitInGuestMemory) {
+TEST(LoaderSmallMemory, BzImageRuntimeFootprintMustFitInGuestMemory) {
     // Same bug as above, seen as a missing check: the kernel runs at 16 MiB and needs
     // 8 MiB from there, so a 16 MiB guest cannot hold it.
     GuestMemory mem;

@@ -226,3 +226,53 @@ TEST(BusRange, ContainsAndOverlaps) {
     EXPECT_TRUE(top.contains(UINT64_MAX));
     EXPECT_FALSE(top.contains(0));
 }
+
+// An access that starts in a range and runs past its end: the device sees only the bytes
+// inside its range (never an offset >= its size); the rest is unclaimed, as when the
+// chipset splits the cycle into bytes and nothing decodes the ones beyond.
+TEST(Bus, AccessRunningPastTheRangeEndIsCutAtTheEnd) {
+    Bus bus("pio");
+    auto serial = dev("serial", 0x40);
+    auto next = dev("next", 0x80);
+    ASSERT_TRUE(bus.insert({0x3f8, 8}, serial));
+    ASSERT_TRUE(bus.insert({0x400, 4}, next));  // adjacent: still not reached
+
+    uint8_t in[2] = {0x12, 0x34};
+    ASSERT_TRUE(bus.read(0x3ff, in));
+    ASSERT_EQ(serial->log.size(), 1u);
+    EXPECT_EQ(serial->log[0].offset, 7u);
+    EXPECT_EQ(serial->log[0].bytes.size(), 1u);
+    EXPECT_EQ(in[0], 0x47);  // tag 0x40 + offset 7
+    EXPECT_EQ(in[1], 0xff);  // beyond the range: nothing there
+
+    uint8_t in4[4] = {};
+    ASSERT_TRUE(bus.read(0x3fe, in4));
+    EXPECT_EQ(serial->log.back().offset, 6u);
+    EXPECT_EQ(serial->log.back().bytes.size(), 2u);
+    EXPECT_EQ(in4[0], 0x46);
+    EXPECT_EQ(in4[1], 0x47);
+    EXPECT_EQ(in4[2], 0xff);
+    EXPECT_EQ(in4[3], 0xff);
+
+    const uint8_t out[4] = {1, 2, 3, 4};
+    ASSERT_TRUE(bus.write(0x3fd, out));
+    EXPECT_TRUE(serial->log.back().write);
+    EXPECT_EQ(serial->log.back().offset, 5u);
+    EXPECT_EQ(serial->log.back().bytes, (std::vector<uint8_t>{1, 2, 3}));
+    EXPECT_TRUE(next->log.empty()) << "one access never reaches two devices";
+
+    // Accesses that fit are untouched.
+    uint8_t whole[8] = {};
+    ASSERT_TRUE(bus.read(0x3f8, whole));
+    EXPECT_EQ(serial->log.back().bytes.size(), 8u);
+    EXPECT_EQ(whole[7], 0x47);
+
+    // At the very top of the address space the cut needs no end address (which would wrap).
+    auto top = dev("top", 0x10);
+    ASSERT_TRUE(bus.insert({UINT64_MAX, 1}, top));
+    uint8_t t[4] = {};
+    ASSERT_TRUE(bus.read(UINT64_MAX, t));
+    EXPECT_EQ(top->log.back().bytes.size(), 1u);
+    EXPECT_EQ(t[0], 0x10);
+    EXPECT_EQ(t[3], 0xff);
+}

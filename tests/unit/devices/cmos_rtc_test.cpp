@@ -163,7 +163,7 @@ TEST_F(Rtc, GuestSetsTimeInBinaryAndTwelveHourModes) {
 // day write then gives 29 *March*. Fix: stage the fields while SET (0x80) is set in
 // register B and compute the offset once when SET is cleared (and never normalise a
 // single field write against the others).
-TEST_F(Rtc, DISABLED_SettingTheDateFieldByFieldIsNotNormalisedEarly) {
+TEST_F(Rtc, SettingTheDateFieldByFieldIsNotNormalisedEarly) {
     now = 1711886400;          // 2024-03-31 12:00:00 UTC
     set(REG_B, 0x80 | B_24H);  // SET: stop updates while the time is written
     set(YEAR, 0x24);

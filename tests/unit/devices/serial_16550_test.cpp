@@ -215,7 +215,7 @@ TEST_F(Uart, FcrClearsTheReceiveFifo) {
 // which enqueue_input() refused everything. The console then waits for a wake-up that
 // never comes: its pending bytes are never delivered (input stalls for good, because with
 // DR clear the guest never reads RBR again).
-TEST_F(Uart, DISABLED_ClearingTheFifoNotifiesTheInputSide) {
+TEST_F(Uart, ClearingTheFifoNotifiesTheInputSide) {
     EXPECT_EQ(feed("0123456789abcdefXYZ"), 16u);  // full; the console keeps "XYZ" pending
     int calls = 0;
     uart.set_space_callback([&] { ++calls; });
@@ -223,7 +223,7 @@ TEST_F(Uart, DISABLED_ClearingTheFifoNotifiesTheInputSide) {
     EXPECT_EQ(calls, 1);
 }
 
-TEST_F(Uart, DISABLED_LeavingLoopbackNotifiesTheInputSide) {
+TEST_F(Uart, LeavingLoopbackNotifiesTheInputSide) {
     wr(uart, MCR, MCR_LOOP);
     EXPECT_EQ(feed("x"), 0u);  // refused while in loopback: the console keeps it pending
     int calls = 0;
@@ -309,7 +309,7 @@ TEST_F(Uart, MsrDeltaBitsClearOnRead) {
 // BUG (src/devices/serial_16550.cpp, write_reg kMcr): in loopback the datasheet wires all
 // four modem outputs to the inputs *including* their delta bits: a change of DSR sets DDSR,
 // of DCD sets DDCD, and RI going from on to off sets TERI. Only DCTS is computed.
-TEST_F(Uart, DISABLED_LoopbackSetsEveryModemDeltaBit) {
+TEST_F(Uart, LoopbackSetsEveryModemDeltaBit) {
     wr(uart, MCR, MCR_LOOP | MCR_RTS | MCR_DTR | MCR_OUT1 | MCR_OUT2);
     (void)rd(uart, MSR);
     wr(uart, MCR, MCR_LOOP);  // all four inputs fall

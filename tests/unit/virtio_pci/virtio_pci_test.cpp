@@ -22,8 +22,9 @@ public:
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(0xa0 + offset + i);
     }
     base::Result<void> activate(uint64_t features, std::vector<QueueConfig> queues, memory::GuestMemory&,
-                                VirtioInterrupt&) override {
+                                VirtioInterrupt& irq) override {
         ++activations;
+        interrupt = &irq;
         acked = features;
         configs = std::move(queues);
         return base::ok();
@@ -31,6 +32,7 @@ public:
     void process_queue(uint16_t q) override { processed.push_back(q); }
     void reset() override { ++resets; }
 
+    VirtioInterrupt* interrupt = nullptr;  // the transport, as the device sees it
     int activations = 0, resets = 0;
     uint64_t acked = 0;
     std::vector<QueueConfig> configs;
@@ -248,4 +250,47 @@ TEST(VirtioPci, QueueInterruptUsesItsMsixVector) {
     EXPECT_EQ(d.msi.size(), 1u);
     EXPECT_EQ(d.rd(VirtioPciDevice::kIsrOffset, 1) & 1, 1u);  // ISR set, cleared by the read
     EXPECT_EQ(d.rd(VirtioPciDevice::kIsrOffset, 1), 0u);
+}
+
+// A device whose queue the driver broke (Virtqueue::broken()) asks the transport for a reset:
+// DEVICE_NEEDS_RESET (64) in the status and a configuration change notification (spec 2.1.2),
+// once; the bit survives status writes and only a device reset clears it.
+TEST(VirtioPci, DeviceNeedsResetSetsTheStatusBitAndSignalsConfigOnce) {
+    Driver d;
+    auto& cfg = d.t->config();
+    uint16_t cap = 0;
+    for (uint16_t p = cfg.read8(0x34); p; p = cfg.read8(p + 1))
+        if (cfg.read8(p) == 0x11) cap = p;
+    ASSERT_NE(cap, 0);
+    uint8_t ctl[2] = {0x00, 0x80};  // MSI-X enable
+    cfg.write(cap + 2, ctl);
+    d.t->config_written(cap + 2, 2);
+    d.wr(VirtioPciDevice::kMsixTableOffset, 8, 0xfee00000);  // vector 0, unmasked
+    d.wr(VirtioPciDevice::kMsixTableOffset + 8, 4, 0x42);
+    d.wr(VirtioPciDevice::kMsixTableOffset + 12, 4, 0);
+    d.set_status(1 | 2);
+    d.set_features(kVersion1);
+    d.set_status(1 | 2 | 8);
+    d.wr(0x10, 2, 0);  // config_msix_vector = 0
+    d.setup_queue(0, 16, 0x20000);
+    d.set_status(1 | 2 | 8 | 4);
+    ASSERT_NE(d.dev->interrupt, nullptr);
+    const uint8_t generation = static_cast<uint8_t>(d.rd(0x15, 1));
+
+    d.dev->interrupt->needs_reset();
+    EXPECT_EQ(d.status(), 1 | 2 | 8 | 4 | 64);
+    ASSERT_EQ(d.msi.size(), 1u);
+    EXPECT_EQ(d.msi[0], 0) << "the configuration change vector";
+    EXPECT_NE(d.rd(0x15, 1), generation);
+    EXPECT_EQ(d.rd(VirtioPciDevice::kIsrOffset, 1), 2u) << "ISR: configuration change";
+
+    d.dev->interrupt->needs_reset();  // again (the driver keeps notifying the broken queue)
+    EXPECT_EQ(d.msi.size(), 1u) << "notified once";
+    EXPECT_EQ(d.rd(VirtioPciDevice::kIsrOffset, 1), 0u);
+
+    d.set_status(1 | 2 | 8 | 4);  // a status write does not clear it
+    EXPECT_TRUE(d.status() & 64);
+    d.set_status(0);
+    EXPECT_EQ(d.status(), 0);
+    EXPECT_EQ(d.dev->resets, 1);
 }
