@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 (as root): install, build (normal and
 # ASan+UBSan), build the guest assets, then run every test: unit tests in both
-# builds, integration tests (real guests on /dev/kvm) in the normal build.
+# builds, a bounded fuzz run of the virtqueue, integration tests (real
+# guests on /dev/kvm) in the normal build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --sanitize
@@ -11,6 +12,9 @@ echo "== host check"
 
 echo "== unit tests under ASan+UBSan"
 ctest --test-dir build-asan -L unit --output-on-failure -j "$(nproc)"
+
+echo "== fuzzing the virtqueue for 60 s (libFuzzer, ASan+UBSan)"
+bash scripts/run-fuzz.sh -t 60 virtqueue_fuzz
 
 echo "== all tests (unit + integration on /dev/kvm)"
 ctest --test-dir build --output-on-failure --timeout 900
