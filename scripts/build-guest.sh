@@ -22,6 +22,7 @@
 # See guest/README.md.
 set -euo pipefail
 export LC_ALL=C
+trap 'echo "build-guest: error: command failed at line $LINENO (exit $?)" >&2' ERR
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/scripts/build-guest.sh"
@@ -178,7 +179,7 @@ build_initramfs() {
 
 # --- stock kernel ------------------------------------------------------------
 if [ "$STOCK" = 1 ]; then
-  newest_stock() { ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n1; }
+  newest_stock() { { ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null || true; } | sort -V | tail -n1; }
   K=$(newest_stock)
   if [ -z "$K" ]; then
     [ "$(id -u)" = 0 ] || die "need root to install linux-image-cloud-amd64"
