@@ -13,6 +13,16 @@ std::string testguest_elf();
 // The default Linux guest built by scripts/build-guest.sh, or "" with `why` set.
 std::string linux_guest_dir(std::string& why);
 
+// Skips a test when the default Linux guest is not built; in CI (CI set) that is a failure.
+// Needs vm_process.hpp (REQUIRE_KVM) and <cstdlib>.
+#define REQUIRE_LINUX_GUEST()                                      \
+    REQUIRE_KVM();                                                 \
+    std::string why_guest_;                                        \
+    if (::kvmkit::test::linux_guest_dir(why_guest_).empty()) {     \
+        if (getenv("CI")) FAIL() << why_guest_;                    \
+        GTEST_SKIP() << why_guest_;                                \
+    }
+
 // A temporary directory removed at destruction.
 class TempDir {
 public:

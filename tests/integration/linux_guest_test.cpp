@@ -17,14 +17,6 @@ constexpr auto kLinuxBootTimeout = 600s;
 constexpr auto kCommandTimeout = 180s;
 constexpr const char* kMarker = "KVMKIT-GUEST-READY";
 
-#define REQUIRE_LINUX_GUEST()                                 \
-    REQUIRE_KVM();                                            \
-    std::string why_guest_;                                   \
-    if (linux_guest_dir(why_guest_).empty()) {                \
-        if (getenv("CI")) FAIL() << why_guest_;               \
-        GTEST_SKIP() << why_guest_;                           \
-    }
-
 TEST(LinuxGuest, ShellAnswersAndPowersOff) {
     REQUIRE_LINUX_GUEST();
     // No --kernel: the default guest, as `kvmkit run` boots it.

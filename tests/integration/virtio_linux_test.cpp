@@ -18,14 +18,6 @@ constexpr auto kLinuxBootTimeout = 600s;
 constexpr auto kCommandTimeout = 600s;  // emulated guest; a loaded host slows it a lot
 constexpr const char* kMarker = "KVMKIT-GUEST-READY";
 
-#define REQUIRE_LINUX_GUEST()                                 \
-    REQUIRE_KVM();                                            \
-    std::string why_guest_;                                   \
-    if (linux_guest_dir(why_guest_).empty()) {                \
-        if (getenv("CI")) FAIL() << why_guest_;               \
-        GTEST_SKIP() << why_guest_;                           \
-    }
-
 std::string make_disk(const TempDir& tmp, const std::string& name, size_t mib) {
     std::string path = tmp.path() + "/" + name;
     FILE* f = fopen(path.c_str(), "wb");
