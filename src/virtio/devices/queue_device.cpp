@@ -21,6 +21,20 @@ base::Result<void> QueueDevice::activate(uint64_t features, std::vector<QueueCon
     return base::ok();
 }
 
+bool QueueDevice::reject_bad_chain(Virtqueue& vq, const base::Error& error, bool& used) {
+    ++bad_chains_;
+    if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), error.message().c_str());
+    if (vq.broken()) {
+        irq_->needs_reset();  // the ring itself is unusable: stop touching it
+        return false;
+    }
+    if (auto head = vq.bad_head()) {
+        (void)vq.push_used(*head, 0);
+        used = true;
+    }
+    return true;  // a head out of range has nothing to return; the queue goes on
+}
+
 void QueueDevice::reset() {
     std::lock_guard lock(mutex_);
     queues_.clear();

@@ -44,22 +44,18 @@ protected:
                 written = handle(**next);
                 (void)vq.push_used((*next)->head, written);
                 used = true;
-            } else {
-                ++bad_chains_;
-                if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), next->error().message().c_str());
-                if (vq.broken()) {
-                    irq_->needs_reset();  // the ring itself is unusable: stop touching it
-                    break;
-                }
-                if (auto head = vq.bad_head()) {
-                    (void)vq.push_used(*head, 0);
-                    used = true;
-                }
-                // else: an avail entry with a head out of range; nothing to return, go on.
+            } else if (!reject_bad_chain(vq, next->error(), used)) {
+                break;
             }
         }
         if (used && vq.should_notify()) irq_->signal_queue(queue);
     }
+
+    // The one policy for a chain pop() refused: count and log it, return its
+    // head with 0 bytes if known (setting `used`), and go on; returns false
+    // when the ring itself is broken, after asking for DEVICE_NEEDS_RESET.
+    // Called with mutex_ held.
+    bool reject_bad_chain(Virtqueue& vq, const base::Error& error, bool& used);
 
     std::mutex mutex_;  // guards queues_, mem_, irq_, features_
     std::vector<std::optional<Virtqueue>> queues_;

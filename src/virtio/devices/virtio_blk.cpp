@@ -118,18 +118,9 @@ void VirtioBlk::process_queue(uint16_t queue) {
             continue;
         }
         if (!next->has_value()) {
-            ++bad_chains_;
             ++counters_.errors;
-            if (warn_.allow()) LOG_WARN("virtio-blk: bad descriptor chain: %s", next->error().message().c_str());
-            if (vq.broken()) {
-                irq_->needs_reset();  // the ring itself is unusable: stop touching it
-                break;
-            }
-            if (auto head = vq.bad_head()) {
-                (void)vq.push_used(*head, 0);
-                pending_notify_ = true;
-            }
-            continue;  // a head out of range has nothing to return; the queue goes on
+            if (!reject_bad_chain(vq, next->error(), pending_notify_)) break;
+            continue;
         }
         Request req;
         uint8_t status = kStatusOk;

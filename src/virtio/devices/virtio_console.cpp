@@ -58,17 +58,8 @@ size_t VirtioConsole::accept_input(std::span<const uint8_t> bytes) {
         auto next = vq.pop();
         if (!next) break;
         if (!next->has_value()) {
-            ++bad_chains_;
-            if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), next->error().message().c_str());
-            if (vq.broken()) {
-                irq_->needs_reset();  // the ring itself is unusable: stop touching it
-                break;
-            }
-            if (auto head = vq.bad_head()) {
-                (void)vq.push_used(*head, 0);
-                used = true;
-            }
-            continue;  // a head out of range has nothing to return; the queue goes on
+            if (!reject_bad_chain(vq, next->error(), used)) break;
+            continue;
         }
         uint32_t written = 0;
         for (const auto& d : (*next)->writable) {
