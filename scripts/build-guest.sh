@@ -2,7 +2,8 @@
 # Builds kvmkit's default guest: a minimal Linux kernel from Debian's
 # linux-source-6.1 (config guest/linux/kvmkit.config merged onto tinyconfig,
 # patches guest/linux/patches/*.patch) and a busybox initramfs
-# (guest/initramfs/ + /bin/busybox from busybox-static).
+# (guest/initramfs/ + /bin/busybox from busybox-static + the project's small
+# tools, guest/tools/*.c, built static into /usr/bin).
 #
 # usage: scripts/build-guest.sh [--stock]
 #
@@ -16,9 +17,12 @@
 #              with VT-x/AMD-V; it does not run under PVM's emulator), plus
 #              the same initramfs.cpio and stock/cmdline.
 #
-# KVMKIT_CACHE defaults to /var/cache/kvmkit.  Nothing is written to the
-# source tree.  Everything is keyed by a hash of the inputs: when the outputs
-# for the current inputs exist, the script only prints their paths.
+# KVMKIT_CACHE defaults to /var/cache/kvmkit.  KVMKIT_BUILD_CACHE (default
+# $KVMKIT_CACHE/build) holds the kernel build trees, keyed by the kernel's
+# inputs: several caches (one per checkout, say) can share it and build the
+# kernel once.  Nothing is written to the source tree.  Everything is keyed by
+# a hash of the inputs: when the outputs for the current inputs exist, the
+# script only prints their paths.
 # See guest/README.md.
 set -euo pipefail
 export LC_ALL=C
@@ -28,13 +32,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/scripts/build-guest.sh"
 CACHE=${KVMKIT_CACHE:-/var/cache/kvmkit}
 OUT="$CACHE/guest"
-BUILD="$CACHE/build"
+BUILD=${KVMKIT_BUILD_CACHE:-$CACHE/build}
 SRC_PKG=linux-source-6.1
 SRC_TAR=/usr/src/linux-source-6.1.tar.xz
 BUSYBOX=/bin/busybox
 CONFIG="$ROOT/guest/linux/kvmkit.config"
 PATCH_DIR="$ROOT/guest/linux/patches"
 INITRAMFS_DIR="$ROOT/guest/initramfs"
+TOOLS_DIR="$ROOT/guest/tools"
 # Recommended base command line for the built kernel.  noxsave/clearcpuid keep
 # the kernel off instructions KVM's emulator lacks (PVM hosts: CPUID set by
 # the VMM does not reach the guest there); kvmkit_pvm=1 enables the kernel
@@ -47,7 +52,7 @@ STOCK=0
 for arg in "$@"; do
   case "$arg" in
     --stock) STOCK=1 ;;
-    -h|--help) sed -n '2,21p' "$SELF"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$SELF"; exit 0 ;;
     *) echo "build-guest: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +64,7 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 
 shopt -s nullglob
 PATCHES=("$PATCH_DIR"/*.patch)
+TOOLS=("$TOOLS_DIR"/*.c)
 shopt -u nullglob
 
 # --- keys --------------------------------------------------------------------
@@ -77,6 +83,8 @@ initramfs_key() {
     echo "busybox $(pkg_version busybox-static)"
     (cd "$INITRAMFS_DIR" && find . -print0 | sort -z | xargs -0 stat -c '%n %A' &&
        find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    gcc --version 2>/dev/null | head -n1 || true
+    for t in "${TOOLS[@]}"; do echo "tool ${t##*/}"; cat "$t"; done
   } | sha256sum | cut -c1-16
 }
 script_key() { sha256sum "$SELF" | cut -c1-16; }
@@ -107,8 +115,8 @@ if up_to_date; then
 fi
 
 mkdir -p "$OUT" "$BUILD"
-exec 9>"$CACHE/.build-guest.lock"
-flock 9                      # one build at a time; re-check after waiting
+exec 9>"$BUILD/.build-guest.lock"
+flock 9                      # one build at a time per build cache; re-check after waiting
 if up_to_date; then
   print_outputs
   exit 0
@@ -141,9 +149,20 @@ build_gen_init_cpio() {
   [ -z "${tmp:-}" ] || rm -rf "$tmp"
 }
 
+# guest/tools/NAME.c -> /usr/bin/NAME, static (the initramfs has no libc)
+build_tools() {
+  local t name
+  mkdir -p "$OUT/tools"
+  for t in "${TOOLS[@]}"; do
+    name=${t##*/}; name=${name%.c}
+    gcc -static -O2 -Wall -o "$OUT/tools/$name.tmp" "$t" || die "guest tool $t does not build"
+    mv "$OUT/tools/$name.tmp" "$OUT/tools/$name"
+  done
+}
+
 STD_DIRS="/bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /run /etc /root /mnt /var"
 build_initramfs() {
-  local list="$BUILD/initramfs.list" d f mode
+  local list="$OUT/initramfs.list" d f mode
   {
     for d in $STD_DIRS; do
       echo "dir $d 0755 0 0"
@@ -156,6 +175,10 @@ build_initramfs() {
     "$BUSYBOX" --list-full | sort | while read -r f; do
       case "$f" in bin/busybox|linuxrc) continue ;; esac
       echo "slink /$f /bin/busybox 0777 0 0"
+    done
+    for t in "${TOOLS[@]}"; do
+      t=${t##*/}; t=${t%.c}
+      echo "file /usr/bin/$t $OUT/tools/$t 0755 0 0"
     done
     # the project's files; they win over busybox links of the same name
     (cd "$INITRAMFS_DIR" && find . -mindepth 1 | sort) | while read -r f; do
@@ -172,6 +195,7 @@ build_initramfs() {
     done
   } > "$list"
   [ -x "$INITRAMFS_DIR/init" ] || die "$INITRAMFS_DIR/init missing or not executable"
+  build_tools
   "$GEN_INIT_CPIO" -t 0 "$list" > "$OUT/initramfs.cpio.tmp"
   mv "$OUT/initramfs.cpio.tmp" "$OUT/initramfs.cpio"
   log "initramfs: $(stat -c %s "$OUT/initramfs.cpio") bytes"
@@ -251,7 +275,9 @@ check_config() {
 prepare_tree
 check_config
 
-if [ -f "$KDIR/.kvmkit-built" ] && [ "$(cat "$KDIR/.kvmkit-built")" = "$(script_key)" ] &&
+# The stamp is the kernel key: editing this script (say, the initramfs part)
+# does not re-run make on the kernel.
+if [ -f "$KDIR/.kvmkit-built" ] && [ "$(cat "$KDIR/.kvmkit-built")" = "$KKEY" ] &&
    [ -s "$KDIR/vmlinux" ] && [ -s "$KDIR/arch/x86/boot/bzImage" ]; then
   log "kernel: up to date in $KDIR"
 else
@@ -267,7 +293,7 @@ else
   fi
   WARN=$(grep -c "warning:" "$KLOG" || true)
   log "kernel: built in $(( $(date +%s) - START )) s, $WARN compiler warnings"
-  script_key > "$KDIR/.kvmkit-built"
+  echo "$KKEY" > "$KDIR/.kvmkit-built"
 fi
 
 readelf -n "$KDIR/vmlinux" | grep -A1 "^ *Xen" | grep -q "0x00000012" ||

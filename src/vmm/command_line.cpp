@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "base/file.hpp"
+#include "vmm/config_json.hpp"
 
 namespace kvmkit::vmm {
 
@@ -62,6 +63,11 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     app.add_option("--console", console, "Where the terminal's input goes: serial (COM1, default) or virtio "
                                          "(a virtio-console, the guest's hvc0); output of both is shown");
 
+    std::string config_file;
+    auto* config_opt = app.add_option("--config", config_file,
+                                      "Read the VM from a JSON file (schema: docs/vm-config.md); "
+                                      "other VM options may not be given with it");
+
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
         app.parse(reversed);
@@ -73,6 +79,19 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
         return fail(e.what());
     }
 
+    if (config_opt->count() > 0) {
+        for (const auto* opt : app.get_options()) {
+            const std::string n = opt->get_name();
+            if (opt->count() > 0 && opt != config_opt && n != "--log-level")
+                return fail("--config: " + n + " cannot be combined with --config (put it in the file)");
+        }
+        std::string text = TRY_CTX(base::read_text_file(config_file), "--config");
+        out.config = TRY_CTX(vm_config_from_json(text), "--config " + config_file);
+        out.cmdline_given = out.config.cmdline_set;
+        if (out.log_level != "error" && out.log_level != "warn" && out.log_level != "info" && out.log_level != "debug")
+            return fail("--log-level: unknown level '" + out.log_level + "'");
+        return out;
+    }
     c.memory = TRY_CTX(base::parse_size(memory), "--memory");
     for (const auto& d : disks) c.disks.push_back(TRY(virtio::parse_disk_option(d)));
     if (console != "serial" && console != "virtio") return fail("--console: use serial or virtio, not '" + console + "'");
@@ -81,6 +100,7 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     if (out.log_level != "error" && out.log_level != "warn" && out.log_level != "info" && out.log_level != "debug")
         return fail("--log-level: unknown level '" + out.log_level + "'");
     out.cmdline_given = cmdline_opt->count() > 0;
+    c.cmdline_set = out.cmdline_given;
     return out;
 }
 

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-
 #include <vector>
 
 #include "arch/x86_64/cpuid.hpp"
@@ -18,6 +17,7 @@ struct VmConfig {
     std::string kernel;
     std::string initrd;   // empty: none
     std::string cmdline;
+    bool cmdline_set = false;  // cmdline was given (even empty): the default guest's is not used
     uint64_t memory = 512ull << 20;
     uint32_t cpus = 1;
     std::optional<arch::x86_64::CpuProfile> cpu_profile;  // nullopt: chosen from the host (auto)

@@ -206,3 +206,26 @@ TEST(DefaultGuest, CacheDirectoryDefault) {
     ::setenv("KVMKIT_CACHE", "", 1);
     EXPECT_EQ(default_guest_dir(), "/var/cache/kvmkit/guest") << "an empty variable counts as unset";
 }
+
+TEST(CommandLine, ConfigFileGivesTheVm) {
+    TempCache cache;
+    std::string file = cache.dir() + "/vm.json";
+    std::ofstream(file) << R"({"name": "fromfile", "memory": "256M", "cmdline": "", "disks": [{"path": "/d.raw"}]})";
+    auto p = parse_ok({"--config", file, "--log-level", "info"});
+    EXPECT_EQ(p.config.name, "fromfile");
+    EXPECT_EQ(p.config.memory, 256 * MiB);
+    ASSERT_EQ(p.config.disks.size(), 1u);
+    EXPECT_TRUE(p.cmdline_given) << "an empty cmdline in the file is still given";
+    EXPECT_EQ(p.log_level, "info");
+    std::remove(file.c_str());
+}
+
+TEST(CommandLine, ConfigFileErrors) {
+    TempCache cache;
+    std::string file = cache.dir() + "/vm.json";
+    std::ofstream(file) << R"({"name": "x", "memroy": "1G"})";
+    EXPECT_NE(parse_error({"--config", file}).find("\"memroy\": unknown key"), std::string::npos);
+    EXPECT_NE(parse_error({"--config", file, "--cpus", "2"}).find("cannot be combined"), std::string::npos);
+    EXPECT_NE(parse_error({"--config", cache.dir() + "/missing.json"}).find("missing.json"), std::string::npos);
+    std::remove(file.c_str());
+}
