@@ -233,10 +233,13 @@ TEST_F(ServerTest, OnSentRunsAfterTheResponse) {
 
 TEST_F(ServerTest, StreamDeliversLines) {
     std::vector<std::string> lines;
-    auto r = stream(path_, "GET", "/events", std::nullopt, [&](const std::string& l) {
-        lines.push_back(l);
-        return true;
-    }, 5s);
+    auto r = stream(
+        path_, "GET", "/events", std::nullopt,
+        [&](const std::string& l) {
+            lines.push_back(l);
+            return true;
+        },
+        5s);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->status, 200);
     ASSERT_EQ(lines.size(), 3u);
