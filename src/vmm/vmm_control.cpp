@@ -34,6 +34,7 @@ void VmmControl::finish() {
     {
         std::lock_guard lock(mutex_);
         terminating_ = true;
+        finished_ = true;
         pending.swap(pending_shutdowns_);
     }
     if (pending.empty()) return;
@@ -110,10 +111,16 @@ ControlResult VmmControl::reboot() {
 }
 
 void VmmControl::shutdown(bool vmm, std::function<void(ControlResult)> stopped) {
-    std::lock_guard lock(mutex_);
-    terminating_ = true;
-    pending_shutdowns_.push_back(std::move(stopped));
-    if (machine_) machine_->request_stop(StopReason::UserQuit, vmm ? "vmm.shutdown" : "vm.shutdown");
+    {
+        std::lock_guard lock(mutex_);
+        terminating_ = true;
+        if (!finished_) {
+            pending_shutdowns_.push_back(std::move(stopped));
+            if (machine_) machine_->request_stop(StopReason::UserQuit, vmm ? "vmm.shutdown" : "vm.shutdown");
+            return;
+        }
+    }
+    stopped(ControlResult::ok());  // the VM is already down; the process is exiting
 }
 
 void VmmControl::shutdown_answered() {
