@@ -334,7 +334,8 @@ static int arp_answer(struct nic *n, int len)
 static int arp_resolve(struct nic *n)
 {
 	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, zero[6] = {0};
-	for (int tries = 0; tries < 5 && !n->have_peer_mac; tries++) {
+	int max_tries = (int)cmdline_num("net_arp_tries", 5);
+	for (int tries = 0; tries < max_tries && !n->have_peer_mac; tries++) {
 		arp_build(n, 1, zero, n->peer, bcast);
 		if (net_send(n, 42, 1))
 			return -1;
