@@ -204,7 +204,9 @@ void VirtioNet::reset() {
 
 VirtioNet::Counters VirtioNet::counters() const {
     std::lock_guard lock(const_cast<std::mutex&>(mutex_));
-    return counters_;
+    Counters c = counters_;
+    c.bad_frames += bad_chains_;  // chains the queue itself refused (QueueDevice::reject_bad_chain)
+    return c;
 }
 
 void VirtioNet::bad_guest(const char* what) {
@@ -270,7 +272,6 @@ bool VirtioNet::fill_rx(size_t need, bool& used) {
             continue;
         }
         if (!next->has_value()) {
-            ++counters_.bad_frames;
             if (!reject_bad_chain(vq, next->error(), used)) return false;
             continue;
         }
