@@ -206,6 +206,11 @@ TEST(NetLinux, DhcpPingAndTcpBothWaysOverTap) {
     EXPECT_EQ(dsum->substr(0, 64), sha256_of(download));
     // What the guest's driver negotiated (offloads on, mergeable buffers).
     ASSERT_TRUE(run(vm, "echo F''EAT=$(cat /sys/class/net/eth0/device/features)=", "n6")) << vm.output();
+    auto feat = line_after(vm.output(), "FEAT=");
+    ASSERT_TRUE(feat.has_value() && feat->size() >= 33) << vm.output();
+    // One character per feature bit: CSUM 0, GUEST_CSUM 1, MAC 5, GUEST_TSO4 7, HOST_TSO4 11,
+    // MRG_RXBUF 15, STATUS 16, CTRL_VQ 17, VERSION_1 32.
+    for (int bit : {0, 1, 5, 7, 11, 15, 16, 17, 32}) EXPECT_EQ((*feat)[bit], '1') << "feature bit " << bit << ": " << *feat;
     vm.send("poweroff\n");
     auto code = vm.wait_exit(kCommandTimeout);
     ASSERT_TRUE(code.has_value()) << vm.output();
