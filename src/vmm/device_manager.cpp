@@ -18,7 +18,15 @@ DeviceManager::DeviceManager(kvm::Vm& vm, bus::Bus& pio, bus::Bus& mmio, memory:
       next_bar64_(layout::pci_mmio64_start(mem_size)),
       next_gsi_(layout::kFirstMsiGsi) {}
 
-DeviceManager::~DeviceManager() { stop(); }
+DeviceManager::~DeviceManager() {
+    stop();
+    // The MMIO bus (the Machine's) outlives us and holds the BARs: take them
+    // off so the devices go with us, while the event loop they registered on
+    // still exists.
+    std::lock_guard lock(mutex_);
+    for (auto& s : slots_)
+        if (s) unmap_bar(*s);
+}
 
 void DeviceManager::stop() {
     if (loop_) loop_->stop();
@@ -78,6 +86,7 @@ base::Result<void> DeviceManager::add_virtio(std::shared_ptr<virtio::VirtioDevic
     transport->set_msi_sink([raw](uint16_t v) {
         if (v < raw->irqfds.size()) (void)raw->irqfds[v]->write(1);
     });
+    transport->set_irq_fd_lookup([raw](uint16_t v) { return v < raw->irqfds.size() ? raw->irqfds[v]->fd() : -1; });
     transport->msix().set_listener([this, raw](const std::vector<uint16_t>& fire) {
         if (auto r = update_routes(); !r) LOG_WARN("MSI routes: %s", r.error().message().c_str());
         for (uint16_t v : fire) (void)raw->irqfds[v]->write(1);
