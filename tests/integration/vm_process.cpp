@@ -10,7 +10,21 @@
 
 namespace kvmkit::test {
 
-VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env) {
+namespace {
+std::vector<std::string> run_argv(std::vector<std::string> args) {
+    args.insert(args.begin(), {KVMKIT_BIN, "run"});
+    return args;
+}
+}  // namespace
+
+VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env)
+    : VmProcess(Argv{}, run_argv(std::move(args)), std::move(extra_env)) {}
+
+VmProcess VmProcess::command(std::vector<std::string> argv, std::vector<std::string> extra_env) {
+    return VmProcess(Argv{}, std::move(argv), std::move(extra_env));
+}
+
+VmProcess::VmProcess(Argv, std::vector<std::string> args, std::vector<std::string> extra_env) {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) abort();
     pid_ = fork();
@@ -21,11 +35,9 @@ VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> ext
         dup2(err[1], 2);
         for (auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
         std::vector<char*> argv;
-        argv.push_back(const_cast<char*>(KVMKIT_BIN));
-        argv.push_back(const_cast<char*>("run"));
         for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        execv(KVMKIT_BIN, argv.data());
+        execv(argv[0], argv.data());
         _exit(127);
     }
     close(in[0]);

@@ -19,6 +19,8 @@ class VmProcess {
 public:
     // Starts kvmkit with `args` after "run". The child gets its own process group.
     explicit VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env = {});
+    // Starts `argv` (argv[0] is the program's path) the same way, e.g. `kvmkit console NAME`.
+    static VmProcess command(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
     ~VmProcess();
 
     // Waits until the console output contains `needle`; returns false on
@@ -37,6 +39,8 @@ public:
     pid_t pid() const { return pid_; }
 
 private:
+    struct Argv {};
+    VmProcess(Argv, std::vector<std::string> argv, std::vector<std::string> extra_env);
     void pump();  // reader thread: drains stdout/stderr into the buffers
 
     pid_t pid_ = -1;
