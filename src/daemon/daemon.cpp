@@ -82,6 +82,7 @@ void Daemon::set_state(const std::string& name, Vm& vm, VmState s, const std::st
     json st{{"state", state_name(s)}, {"reason", reason}};
     std::string dir = paths(name).dir;
     if (s == VmState::ShutOff) {
+        ::unlink(paths(name).config_file.c_str());
         ::unlink(paths(name).state_file.c_str());
         ::rmdir(dir.c_str());
         return;
