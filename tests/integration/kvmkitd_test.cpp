@@ -21,7 +21,7 @@ namespace {
 
 // The test guest runs no checks, then counts "KT: tick N" on COM1 until the
 // ACPI power button (or forever): proof that vCPUs run, and stop when paused.
-const std::string kTicking = "tests=none tick=1 end=poweroff";
+const std::string kTicking = "tests=none tick=200 pwrbtn=1";
 
 #define START_DAEMON(d)                                 \
     do {                                                \

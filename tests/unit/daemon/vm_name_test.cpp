@@ -6,8 +6,8 @@ namespace kvmkit::daemon {
 namespace {
 
 TEST(VmName, AcceptsTheSafeAlphabet) {
-    for (const char* n : {"web1", "a", "Db-2.test_x", "0vm", std::string(64, 'x').c_str()})
-        EXPECT_TRUE(validate_vm_name(n).has_value()) << n;
+    for (const char* n : {"web1", "a", "Db-2.test_x", "0vm"}) EXPECT_TRUE(validate_vm_name(n).has_value()) << n;
+    EXPECT_TRUE(validate_vm_name(std::string(64, 'x')).has_value());
 }
 
 TEST(VmName, RefusesWhatCouldEscapeADirectoryOrLookLikeAnOption) {
