@@ -63,6 +63,12 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     app.add_option("--console", console, "Where the terminal's input goes: serial (COM1, default) or virtio "
                                          "(a virtio-console, the guest's hvc0); output of both is shown");
 
+    app.add_option("--api-socket", out.api_socket,
+                   "Serve the control API (HTTP/JSON, docs/control-api.md) on this UNIX socket");
+    app.add_option("--console-socket", out.console_socket,
+                   "Put the console on this UNIX socket instead of stdin/stdout (one client at a time; "
+                   "the last 64 KiB of output are replayed on attach)");
+
     std::string config_file;
     auto* config_opt = app.add_option("--config", config_file,
                                       "Read the VM from a JSON file (schema: docs/vm-config.md); "
@@ -82,7 +88,8 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     if (config_opt->count() > 0) {
         for (const auto* opt : app.get_options()) {
             const std::string n = opt->get_name();
-            if (opt->count() > 0 && opt != config_opt && n != "--log-level")
+            if (opt->count() > 0 && opt != config_opt && n != "--log-level" && n != "--api-socket" &&
+                n != "--console-socket")
                 return fail("--config: " + n + " cannot be combined with --config (put it in the file)");
         }
         std::string text = TRY_CTX(base::read_text_file(config_file), "--config");

@@ -14,6 +14,9 @@ struct ParsedCommandLine {
     bool help = false;     // --help was given: `text` holds the usage
     std::string text;
     std::string log_level = "warn";
+    // Process options (allowed with --config, not part of the VM's schema):
+    std::string api_socket;      // --api-socket: the control API (docs/control-api.md)
+    std::string console_socket;  // --console-socket: the console on a UNIX socket
     bool cmdline_given = false;  // --cmdline was on the command line (even if empty)
 };
 

@@ -47,12 +47,25 @@ base::Result<uint64_t> DeviceManager::allocate_bar(uint64_t size) {
     return a64;
 }
 
+std::vector<DeviceManager::DeviceIo> DeviceManager::io_counters() {
+    std::vector<DeviceIo> out;
+    std::lock_guard lock(mutex_);
+    for (size_t slot = 0; slot < slots_.size(); ++slot) {
+        if (!slots_[slot] || !slots_[slot]->device) continue;
+        const auto& dev = *slots_[slot]->device;
+        out.push_back(DeviceIo{dev.name(), static_cast<uint8_t>(slot), dev.io_counters()});
+    }
+    return out;
+}
+
 base::Result<void> DeviceManager::add_virtio(std::shared_ptr<virtio::VirtioDevice> dev) {
     uint64_t bar = TRY(allocate_bar(virtio::VirtioPciDevice::kBarSize));
+    auto device = dev;
     auto transport = TRY(virtio::VirtioPciDevice::create(std::move(dev), mem_, bar));
     uint8_t slot = TRY(root_.add_device(transport));
     auto s = std::make_unique<VirtioSlot>();
     s->transport = transport;
+    s->device = std::move(device);
 
     // One GSI and irqfd per MSI-X vector; routes follow the guest's table.
     for (uint16_t v = 0; v < transport->msix().size(); ++v) {

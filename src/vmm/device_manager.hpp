@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "base/event_fd.hpp"
@@ -29,6 +30,14 @@ public:
     base::Result<void> init();
     base::Result<void> add_virtio(std::shared_ptr<virtio::VirtioDevice> dev);
     void stop();  // stops the event loop (before the VM goes away)
+
+    // Each virtio device's I/O counters, in PCI slot order (vm.counters).
+    struct DeviceIo {
+        std::string name;  // "virtio-blk", ...
+        uint8_t pci_slot = 0;
+        virtio::VirtioDevice::IoCounters counters;
+    };
+    std::vector<DeviceIo> io_counters();
     event::EventLoop* loop() { return loop_.get(); }
 
 private:
@@ -37,6 +46,7 @@ private:
     };
     struct VirtioSlot {
         std::shared_ptr<virtio::VirtioPciDevice> transport;
+        std::shared_ptr<virtio::VirtioDevice> device;
         MappedBar bar0;
         std::vector<uint32_t> gsis;                       // one per MSI-X vector
         std::vector<std::unique_ptr<base::EventFd>> irqfds;

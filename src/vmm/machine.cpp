@@ -216,6 +216,7 @@ Result<void> Machine::setup_pci_devices() {
 }
 
 Result<void> Machine::setup_vcpus(x86::CpuProfile profile, const x86::LoadedKernel& kernel, uint64_t boot_info_addr) {
+    exit_counters_ = std::make_unique<ExitCounters>(cfg_.cpus);
     auto supported = TRY(kvm_.get_supported_cpuid());
     for (uint32_t i = 0; i < cfg_.cpus; ++i) {
         auto vcpu = TRY(vm_.create_vcpu(static_cast<int>(i)));
@@ -248,6 +249,11 @@ StopReason Machine::run() {
         thread_handles_[i] = threads_.back().native_handle();
     }
     all_started.count_down();
+    {
+        std::lock_guard lock(pause_mutex_);
+        started_ = true;
+    }
+    pause_cv_.notify_all();
     std::unique_lock lock(stop_mutex_);
     stop_cv_.wait(lock, [this] { return stop_reason_ != StopReason::None; });
     lock.unlock();
@@ -266,6 +272,63 @@ void Machine::request_stop(StopReason reason, const std::string& message) {
         stopping_ = true;
     }
     stop_cv_.notify_all();
+    { std::lock_guard lock(pause_mutex_); }  // a parked vCPU or a waiting pause() sees stopping_ now
+    pause_cv_.notify_all();
+}
+
+Result<void> Machine::pause() {
+    std::unique_lock lock(pause_mutex_);
+    // The API may ask before run() has started the threads (right after a reboot).
+    pause_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return started_ || stopping_; });
+    if (stopping_) return fail("the VM is stopping");
+    if (!started_) return fail("the VM has not started yet");
+    if (pause_requested_) return fail("the VM is already paused");
+    pause_requested_ = true;
+    lock.unlock();
+    kick_vcpus();
+    lock.lock();
+    bool parked = pause_cv_.wait_for(lock, std::chrono::seconds(10),
+                                     [this] { return parked_ == vcpus_.size() || stopping_; });
+    if (stopping_) return fail("the VM is stopping");
+    if (!parked) {
+        // A vCPU is stuck outside KVM_RUN (a device call that does not return): undo.
+        pause_requested_ = false;
+        pause_cv_.notify_all();
+        return fail("timed out waiting for the vCPUs to stop");
+    }
+    LOG_INFO("paused (%zu vCPUs parked)", vcpus_.size());
+    return base::ok();
+}
+
+Result<void> Machine::resume() {
+    {
+        std::lock_guard lock(pause_mutex_);
+        if (stopping_) return fail("the VM is stopping");
+        if (!pause_requested_) return fail("the VM is not paused");
+        pause_requested_ = false;
+    }
+    pause_cv_.notify_all();
+    LOG_INFO("resumed");
+    return base::ok();
+}
+
+bool Machine::paused() {
+    std::lock_guard lock(pause_mutex_);
+    return pause_requested_ && parked_ == vcpus_.size();
+}
+
+void Machine::press_power_button() { acpi_pm_->press_power_button(); }
+
+void Machine::park(size_t index) {
+    {
+        std::unique_lock lock(pause_mutex_);
+        ++parked_;
+        pause_cv_.notify_all();
+        pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping_; });
+        --parked_;
+    }
+    // Clear the kick before looking at stopping_: a stop that comes later sets it again.
+    vcpus_[index].set_immediate_exit(false);
 }
 
 void Machine::kick_vcpus() {
@@ -280,10 +343,15 @@ void Machine::vcpu_loop(size_t index) {
     Peripherals periph{pio_bus_, mmio_bus_};
     const long page_size = sysconf(_SC_PAGESIZE);
     while (!stopping_) {
+        if (pause_requested_.load(std::memory_order_acquire)) {
+            park(index);
+            continue;  // re-checks stopping_
+        }
         if (auto r = vcpu.run(); !r) {
             request_stop(StopReason::Error, "vCPU " + std::to_string(index) + ": " + r.error().message());
             break;
         }
+        exit_counters_->count(index, vcpu.run_struct()->exit_reason);
         if (coalesced_ring_) vcpu.discard_coalesced_ring(page_size);
         auto action = handle_exit(periph, *vcpu.run_struct(), run_size_);
         switch (action.kind) {

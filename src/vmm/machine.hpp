@@ -3,7 +3,8 @@
 // stopped. A reset is reported, not handled here: the caller builds a fresh
 // Machine, which is exactly what a reset of real hardware amounts to.
 //
-// Lock order: Machine::stop_mutex_ is a leaf; device locks are leaves.
+// Lock order: Machine::stop_mutex_ and pause_mutex_ are leaves (never held
+// together); device locks are leaves.
 #pragma once
 
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include "vmm/console.hpp"
 #include "virtio/devices/virtio_console.hpp"
 #include "vmm/device_manager.hpp"
+#include "vmm/exit_counters.hpp"
 #include "vmm/host_info.hpp"
 #include "vmm/kvm_irq_line.hpp"
 
@@ -51,6 +53,16 @@ public:
     void request_stop(StopReason reason, const std::string& message = "");
     const std::string& stop_message() const { return stop_message_; }
 
+    // Control (any thread, e.g. the control API). pause() takes every vCPU
+    // out of KVM_RUN and parks it, and returns once all are parked; resume()
+    // lets them run again. Errors: already paused / not paused / stopping.
+    base::Result<void> pause();
+    base::Result<void> resume();
+    bool paused();
+    void press_power_button();  // ACPI fixed power button: PWRBTN_STS + SCI
+    const ExitCounters& exit_counters() const { return *exit_counters_; }
+    std::vector<DeviceManager::DeviceIo> device_io() { return devices_->io_counters(); }
+
 private:
     Machine(const VmConfig& cfg, Console& console, kvm::Kvm kvm, kvm::Vm vm);
     base::Result<void> build(const HostInfo& host);
@@ -61,6 +73,7 @@ private:
     void vcpu_loop(size_t index);
     bool fix_emulation_failure(kvm::Vcpu& vcpu);
     void kick_vcpus();
+    void park(size_t index);  // on a vCPU thread, while a pause is requested
 
     VmConfig cfg_;
     HostInfo host_;
@@ -86,6 +99,13 @@ private:
     std::atomic<bool> stopping_{false};
     StopReason stop_reason_ = StopReason::None;
     std::string stop_message_;
+
+    std::unique_ptr<ExitCounters> exit_counters_;
+    std::mutex pause_mutex_;
+    std::condition_variable pause_cv_;
+    std::atomic<bool> pause_requested_{false};  // written under pause_mutex_; read by the vCPU loop
+    size_t parked_ = 0;                         // guarded by pause_mutex_
+    bool started_ = false;                      // vCPU threads and their handles exist; guarded by pause_mutex_
 };
 
 }  // namespace kvmkit::vmm

@@ -106,6 +106,10 @@ static void parse_fadt(const uint8_t *t, uint32_t len)
 		acpi.pm1a_cnt = (struct gas){1, (uint8_t)(pm1_cnt_len * 8), 0, 0, rd32(t + 64)};
 		acpi.pm1b_cnt = (struct gas){1, (uint8_t)(pm1_cnt_len * 8), 0, 0, rd32(t + 68)};
 	}
+	acpi.sci_int = len >= 48 ? (uint16_t)(t[46] | t[47] << 8) : 0;
+	acpi.pm1_evt_len = len >= 89 ? t[88] : 0;
+	if (len >= 60)
+		acpi.pm1a_evt = (struct gas){1, 16, 0, 0, rd32(t + 56)};
 	acpi.century = len >= 109 ? t[108] : 0;
 	acpi.fadt_flags = len >= 116 ? rd32(t + 112) : 0;
 	if (len >= 129) {
@@ -117,6 +121,11 @@ static void parse_fadt(const uint8_t *t, uint32_t len)
 		dsdt = rd64(t + 140);
 	acpi.dsdt = dsdt;
 	struct gas g;
+	if (len >= 160) {
+		gas_from(&g, t + 148);
+		if (g.addr)
+			acpi.pm1a_evt = (struct gas){g.space, 16, 0, 0, g.addr};
+	}
 	if (len >= 184) {
 		gas_from(&g, t + 172);
 		if (g.addr)

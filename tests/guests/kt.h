@@ -117,6 +117,7 @@ extern volatile unsigned bp_hits, unexpected_irqs, last_unexpected_vec;
 void lapic_init(void);
 uint32_t lapic_id(void);
 void lapic_eoi(void);
+void lapic_timer_periodic(uint8_t vec, uint32_t ms);
 int lapic_send_ipi(uint32_t dest, uint32_t icr_lo);
 extern int lapic_x2;
 
@@ -154,6 +155,9 @@ struct acpi_info {
 	uint32_t smi_cmd;
 	uint8_t acpi_enable, century;
 	struct gas pm1a_cnt, pm1b_cnt, reset_reg, sleep_ctl;
+	struct gas pm1a_evt; /* PM1a status register (16 bits); enable is at + pm1_evt_len/2 */
+	uint8_t pm1_evt_len;
+	uint16_t sci_int;
 	uint8_t reset_value;
 	int s5_found;
 	uint8_t s5a, s5b;
@@ -227,6 +231,13 @@ void check_blk_hostile(void);
 void check_rng(void);
 void check_vcon(void);
 void run_blk_bench(const char *spec, size_t len);
+
+/* ---- idle mode: periodic ticks and the ACPI power button (control.c) ---- */
+int control_wanted(void); /* tick= or pwrbtn= on the command line */
+void control_loop(void) __attribute__((noreturn));
+/* routes ISA IRQ `irq` (via MADT overrides) through its IOAPIC to `vec` on this CPU; returns the redirection
+ * low word it programmed, and the IOAPIC base and pin through the pointers (tests.c) */
+uint32_t ioapic_route_isa(uint8_t irq, uint8_t vec, int default_level, uint64_t *base, uint32_t *pin);
 
 /* ---- end actions (main.c) ---- */
 void kt_finish(void) __attribute__((noreturn));

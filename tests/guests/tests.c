@@ -278,16 +278,15 @@ void pic_disable(void)
 	outb(0xa1, 0xff);
 }
 
-/* Routes ISA IRQ 4 through the IOAPIC to UART_VEC on this CPU. */
-static int uart_irq_setup(const char *name)
+uint32_t ioapic_route_isa(uint8_t irq, uint8_t vec, int default_level, uint64_t *base_out, uint32_t *pin_out)
 {
 	acpi_init();
 	lapic_init();
 	pic_disable();
-	uint32_t gsi = 4;
+	uint32_t gsi = irq;
 	uint16_t flags = 0;
 	for (int i = 0; i < acpi.niso; i++)
-		if (acpi.iso[i].src == 4) {
+		if (acpi.iso[i].src == irq) {
 			gsi = acpi.iso[i].gsi;
 			flags = acpi.iso[i].flags;
 		}
@@ -304,21 +303,35 @@ static int uart_irq_setup(const char *name)
 	}
 	map_range(base, 0x20);
 	/* polarity: 00 bus default (ISA: high), 01 high, 11 low;
-	 * trigger: 00 bus default (ISA: edge), 01 edge, 11 level */
-	int low = (flags & 3) == 3, level = ((flags >> 2) & 3) == 3;
+	 * trigger: 00 bus default (ISA: edge; the SCI: level), 01 edge, 11 level */
+	int low = (flags & 3) == 3;
+	int level = ((flags >> 2) & 3) == 3 || (((flags >> 2) & 3) == 0 && default_level);
 	uint32_t pin = gsi - gbase;
-	uart_ioapic = base;
-	uart_gsi = gsi;
-	uart_redir_lo = UART_VEC | (low ? 1u << 13 : 0) | (level ? 1u << 15 : 0);
+	uint32_t lo = vec | (low ? 1u << 13 : 0) | (level ? 1u << 15 : 0);
+	ioapic_w(base, 0x10 + 2 * pin + 1, lapic_id() << 24);
+	ioapic_w(base, 0x10 + 2 * pin, lo);
+	*base_out = base;
+	*pin_out = pin;
+	return lo;
+}
+
+/* Routes ISA IRQ 4 through the IOAPIC to UART_VEC on this CPU. */
+static int uart_irq_setup(const char *name)
+{
 	set_irq_handler(UART_VEC, uart_isr);
 	outb(COM1 + 1, 0);
 	(void)inb(COM1 + 2);
 	(void)inb(COM1 + 5);
 	(void)inb(COM1 + 6);
-	ioapic_w(base, 0x10 + 2 * pin + 1, lapic_id() << 24);
-	ioapic_w(base, 0x10 + 2 * pin, uart_redir_lo);
-	kt_line("%s gsi=%u ioapic=0x%lx vector=0x%x trigger=%s polarity=%s apic=%u", name, gsi, base, UART_VEC,
-		level ? "level" : "edge", low ? "low" : "high", lapic_id());
+	uint32_t pin;
+	uart_redir_lo = ioapic_route_isa(4, UART_VEC, 0, &uart_ioapic, &pin);
+	uart_gsi = 4;
+	for (int i = 0; i < acpi.niso; i++)
+		if (acpi.iso[i].src == 4)
+			uart_gsi = acpi.iso[i].gsi;
+	int level = (uart_redir_lo >> 15) & 1, low = (uart_redir_lo >> 13) & 1;
+	kt_line("%s gsi=%u ioapic=0x%lx vector=0x%x trigger=%s polarity=%s apic=%u", name, uart_gsi, uart_ioapic,
+		UART_VEC, level ? "level" : "edge", low ? "low" : "high", lapic_id());
 	return (int)pin;
 }
 

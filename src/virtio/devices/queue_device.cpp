@@ -21,6 +21,14 @@ base::Result<void> QueueDevice::activate(uint64_t features, std::vector<QueueCon
     return base::ok();
 }
 
+VirtioDevice::IoCounters QueueDevice::io_counters() const {
+    std::lock_guard lock(mutex_);
+    return {{"requests", requests_},
+            {"bytes_from_guest", bytes_from_guest_},
+            {"bytes_to_guest", bytes_to_guest_},
+            {"bad_chains", bad_chains_}};
+}
+
 bool QueueDevice::reject_bad_chain(Virtqueue& vq, const base::Error& error, bool& used) {
     ++bad_chains_;
     if (warn_.allow()) LOG_WARN("%s: bad descriptor chain: %s", name(), error.message().c_str());

@@ -18,6 +18,9 @@ public:
                                 VirtioInterrupt& irq) override;
     void reset() override;
     uint64_t bad_chains() const { return bad_chains_; }
+    // requests (chains completed), bytes_from_guest (device-readable bytes of
+    // those chains), bytes_to_guest (bytes the device wrote), bad_chains.
+    IoCounters io_counters() const override;
 
 protected:
     // Pops every available chain of `queue` and hands it to `handle`, which
@@ -43,6 +46,7 @@ protected:
             if (next->has_value()) {
                 written = handle(**next);
                 (void)vq.push_used((*next)->head, written);
+                count_request((*next)->readable_bytes(), written);
                 used = true;
             } else if (!reject_bad_chain(vq, next->error(), used)) {
                 break;
@@ -57,12 +61,20 @@ protected:
     // Called with mutex_ held.
     bool reject_bad_chain(Virtqueue& vq, const base::Error& error, bool& used);
 
-    std::mutex mutex_;  // guards queues_, mem_, irq_, features_
+    // Called with mutex_ held.
+    void count_request(uint64_t from_guest, uint64_t to_guest) {
+        ++requests_;
+        bytes_from_guest_ += from_guest;
+        bytes_to_guest_ += to_guest;
+    }
+
+    mutable std::mutex mutex_;  // guards queues_, mem_, irq_, features_, the counters
     std::vector<std::optional<Virtqueue>> queues_;
     memory::GuestMemory* mem_ = nullptr;
     VirtioInterrupt* irq_ = nullptr;
     uint64_t features_ = 0;
     uint64_t bad_chains_ = 0;
+    uint64_t requests_ = 0, bytes_from_guest_ = 0, bytes_to_guest_ = 0;
     base::RateLimiter warn_{10};
 };
 

@@ -106,6 +106,14 @@ VirtioBlk::Counters VirtioBlk::counters() const {
     return counters_;
 }
 
+VirtioDevice::IoCounters VirtioBlk::io_counters() const {
+    Counters c = counters();
+    return {{"reads", c.reads},           {"writes", c.writes},
+            {"flushes", c.flushes},       {"errors", c.errors},
+            {"bytes_read", c.bytes_read}, {"bytes_written", c.bytes_written},
+            {"bad_chains", bad_chains()}};
+}
+
 void VirtioBlk::process_queue(uint16_t queue) {
     std::lock_guard lock(mutex_);
     if (queue >= queues_.size() || !queues_[queue]) return;

@@ -42,6 +42,7 @@ public:
         uint64_t reads = 0, writes = 0, flushes = 0, errors = 0, bytes_read = 0, bytes_written = 0;
     };
     Counters counters() const;
+    IoCounters io_counters() const override;
 
     struct Request {
         uint16_t head = 0;

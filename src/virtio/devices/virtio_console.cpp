@@ -70,6 +70,7 @@ size_t VirtioConsole::accept_input(std::span<const uint8_t> bytes) {
             written += static_cast<uint32_t>(n);
         }
         (void)vq.push_used((*next)->head, written);
+        count_request(0, written);
         used = true;
     }
     if (used && vq.should_notify()) irq_->signal_queue(kReceiveQ);

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.hpp"
@@ -62,6 +64,11 @@ public:
     virtual void process_queue(uint16_t queue) = 0;
     // Device reset: stop using the queues; back to the state before activate.
     virtual void reset() = 0;
+
+    // Named I/O counters since the device was created (the control API's
+    // vm.counters): requests, bytes, errors. Any thread.
+    using IoCounters = std::vector<std::pair<std::string, uint64_t>>;
+    virtual IoCounters io_counters() const { return {}; }
 };
 
 }  // namespace kvmkit::virtio
