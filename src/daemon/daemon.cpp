@@ -462,9 +462,10 @@ std::vector<std::string> Daemon::adopt_running() {
         std::string reason = saved_state && is_active(*saved_state) ? saved_reason : "booted";
         // The VMM itself knows best whether its vCPUs are paused.
         if (auto info = VmmControl(p.api_socket, 2s).info(); info && info->is_object() && (*info)["state"].is_string()) {
-            std::string s = (*info)["state"].get<std::string>();
-            if (s == "Paused" && state != VmState::Paused) state = VmState::Paused, reason = "user";
-            if (s == "Running" && state != VmState::Running) state = VmState::Running, reason = "unpaused";
+            std::string s = (*info)["state"].get<std::string>();  // "running"/"paused" (Cloud Hypervisor: "Running")
+            for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (s == "paused" && state != VmState::Paused) state = VmState::Paused, reason = "user";
+            if (s == "running" && state != VmState::Running) state = VmState::Running, reason = "unpaused";
         }
         set_state(name, *vm, state, reason);
         watch(name, *vm);
