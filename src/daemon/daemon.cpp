@@ -168,7 +168,9 @@ base::Result<std::unique_ptr<VmmProcess>> Daemon::launch(const std::string& name
             if (why.empty()) why = ex.signaled ? signal_text(ex.code) : "exit code " + std::to_string(ex.code);
             return base::fail("kvmkit-vmm exited at once: " + why + " (log: " + p.log_file + ")");
         }
-        if (control.ping()) break;
+        // The control socket answers before the machine is built (kernel
+        // loaded, devices up); the VM runs once vm.info says so.
+        if (auto info = control.info(); info && info->is_object() && (*info)["state"] == "running") break;
         if (std::chrono::steady_clock::now() > deadline) {
             (void)proc_ptr->signal(SIGKILL);
             while (!proc_ptr->exited()) std::this_thread::sleep_for(10ms);

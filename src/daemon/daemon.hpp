@@ -34,7 +34,7 @@ struct DaemonOptions {
     std::string run_dir = "/run/kvmkit";
     std::string log_dir = "/var/log/kvmkit";
     std::string vmm_path;  // empty: kvmkit-vmm next to kvmkitd
-    std::chrono::seconds start_timeout{60};    // until the VMM answers vmm.ping
+    std::chrono::seconds start_timeout{60};    // until vm.info says "running"
     std::chrono::seconds destroy_grace{5};     // SIGTERM, then SIGKILL
 };
 

@@ -147,9 +147,12 @@ TEST(Kvmkitd, LifecycleWithTestGuest) {
     REQUIRE_KVM();
     KvmkitdFixture d;
     START_DAEMON(d);
-    auto events = VmProcess::command(
-        {KVMKIT_BIN, "--connect", d.socket(), "event", "--loop", "--domain", "life", "--timeout", "600"});
-    std::this_thread::sleep_for(300ms);  // let it subscribe (it starts from "now")
+    auto events = VmProcess::command({KVMKIT_BIN, "--connect", d.socket(), "event", "--loop", "--timeout", "900"});
+    // `event` reports what happens after it subscribed: define a probe VM until
+    // its event shows up, then everything about "life" is seen.
+    for (int i = 0; i < 100 && !events.wait_for("domain 'probe'", 100ms); ++i)
+        EXPECT_CLI_OK(d.cli({"define", d.write_definition("probe", d.testguest_definition("probe", kTicking))}));
+    ASSERT_TRUE(events.wait_for("event 'lifecycle' for domain 'probe': defined", 10s)) << events.output();
 
     EXPECT_CLI_OK(d.cli({"define", d.write_definition("life", d.testguest_definition("life", kTicking))}));
     auto start = d.cli({"start", "life"});
