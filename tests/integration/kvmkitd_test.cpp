@@ -215,6 +215,55 @@ TEST(Kvmkitd, LifecycleWithTestGuest) {
     }
 }
 
+// reboot: power button, the guest powers off, kvmkitd starts a new VMM.
+// reset: vm.reboot, the same VMM builds the machine again.
+TEST(Kvmkitd, RebootAndReset) {
+    REQUIRE_KVM();
+    KvmkitdFixture d;
+    START_DAEMON(d);
+    EXPECT_CLI_OK(d.cli({"define", d.write_definition("r", d.testguest_definition("r", kTicking))}));
+    EXPECT_CLI_OK(d.cli({"start", "r"}));
+    auto first = d.vm_pid("r");
+    ASSERT_TRUE(first);
+    {
+        auto console = VmProcess::command({KVMKIT_BIN, "--connect", d.socket(), "console", "r"});
+        ASSERT_TRUE(console.wait_for("KT: pwrbtn armed", 60s)) << console.output() << console.errors();
+        console.send("\x1d");
+        EXPECT_EQ(console.wait_exit(30s), 0);
+    }
+    auto reboot = d.cli({"reboot", "r"});
+    EXPECT_CLI_OK(reboot);
+    EXPECT_EQ(reboot.out, "Domain 'r' is being rebooted\n");
+    std::optional<pid_t> second;
+    for (int i = 0; i < 600; ++i) {
+        second = d.vm_pid("r");
+        if (second && *second != *first && d.cli({"domstate", "r", "--reason"}).out == "running (rebooted)\n") break;
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(second && *second != *first) << d.daemon_log();
+    EXPECT_EQ(d.cli({"domstate", "r", "--reason"}).out, "running (rebooted)\n");
+    EXPECT_FALSE(process_alive(*first));
+
+    // Reset: same process, the guest starts from the beginning (its console shows a second start line).
+    auto console = VmProcess::command({KVMKIT_BIN, "--connect", d.socket(), "console", "r"});
+    ASSERT_TRUE(console.wait_for("KT: pwrbtn armed", 60s)) << console.output();
+    size_t starts = count_of(console.output(), "KT: start kvmkit-testguest");
+    auto reset = d.cli({"reset", "r"});
+    EXPECT_CLI_OK(reset);
+    EXPECT_EQ(reset.out, "Domain 'r' was reset\n");
+    bool restarted = false;
+    for (int i = 0; i < 600 && !restarted; ++i) {
+        restarted = count_of(console.output(), "KT: start kvmkit-testguest") > starts;
+        if (!restarted) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(restarted) << console.output();
+    EXPECT_EQ(d.vm_pid("r"), second);
+    EXPECT_EQ(d.cli({"domstate", "r"}).out, "running\n");
+    console.send("\x1d");
+    EXPECT_EQ(console.wait_exit(30s), 0);
+    EXPECT_CLI_OK(d.cli({"destroy", "r"}));
+}
+
 TEST(Kvmkitd, SigkillOfDaemonLeavesVmsRunningAndRestartReadopts) {
     REQUIRE_KVM();
     KvmkitdFixture d;
