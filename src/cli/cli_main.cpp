@@ -18,33 +18,37 @@ namespace kvmkit::cli {
 namespace {
 
 void usage(FILE* out) {
-    fputs("Usage: kvmkit [--connect SOCKET] [--readonly] VERB [ARGS] [--json]\n"
-          "\n"
-          " Running a VM directly (no daemon):\n"
-          "    run [OPTIONS]        run a VM in the foreground, console on this terminal\n"
-          "                         (kvmkit run --help lists the options)\n"
-          "    check [--json]       check that this host can run VMs, and say how to fix it if not\n",
-          out);
+    fputs(
+        "Usage: kvmkit [--connect SOCKET] [--readonly] VERB [ARGS] [--json]\n"
+        "\n"
+        " Running a VM directly (no daemon):\n"
+        "    run [OPTIONS]        run a VM in the foreground, console on this terminal\n"
+        "                         (kvmkit run --help lists the options)\n"
+        "    check [--json]       check that this host can run VMs, and say how to fix it if not\n",
+        out);
     for (const char* group : {"Domain management", "Domain monitoring", "Domain events", "Host and hypervisor"}) {
         fprintf(out, "\n %s (through kvmkitd)\n", group);
         for (const auto& v : management_verbs())
             if (std::string(v.group) == group) fprintf(out, "    %-20s %s\n", v.name, v.summary);
     }
-    fputs("\n"
-          "    help [VERB]          print this help, or the help of VERB (same as kvmkit VERB --help)\n"
-          "\n"
-          " Options for every daemon verb:\n"
-          "    -c, --connect SOCKET kvmkitd's socket (default /run/kvmkit/kvmkitd.sock; queries fall back\n"
-          "                         to /run/kvmkit/kvmkitd-ro.sock when the read-write socket is root's)\n"
-          "    -r, --readonly       use the read-only socket\n"
-          "    --json               print JSON instead of tables and messages\n"
-          "\n"
-          "Exit status: 0 on success; 1 with a one-line message on stderr when an operation fails;\n"
-          "2 for a wrong command line.\n",
-          out);
+    fputs(
+        "\n"
+        "    help [VERB]          print this help, or the help of VERB (same as kvmkit VERB --help)\n"
+        "\n"
+        " Options for every daemon verb:\n"
+        "    -c, --connect SOCKET kvmkitd's socket (default /run/kvmkit/kvmkitd.sock; queries fall back\n"
+        "                         to /run/kvmkit/kvmkitd-ro.sock when the read-write socket is root's)\n"
+        "    -r, --readonly       use the read-only socket\n"
+        "    --json               print JSON instead of tables and messages\n"
+        "\n"
+        "Exit status: 0 on success; 1 with a one-line message on stderr when an operation fails;\n"
+        "2 for a wrong command line.\n",
+        out);
 }
 
-std::string vmm_path() { return base::sibling_executable("kvmkit-vmm"); }
+std::string vmm_path() {
+    return base::sibling_executable("kvmkit-vmm");
+}
 
 int run_verb(int argc, char** argv) {
     std::string path = vmm_path();
@@ -64,8 +68,9 @@ int check_verb(int argc, char** argv) {
         if (a == "--json") {
             json = true;
         } else if (a == "-h" || a == "--help") {
-            puts("Usage: kvmkit check [--json]\n\nChecks CPU virtualization support, the KVM modules, /dev/kvm, the\n"
-                 "KVM API and the capabilities kvmkit needs. Exit code 0 unless a check FAILs.");
+            puts(
+                "Usage: kvmkit check [--json]\n\nChecks CPU virtualization support, the KVM modules, /dev/kvm, the\n"
+                "KVM API and the capabilities kvmkit needs. Exit code 0 unless a check FAILs.");
             return 0;
         } else {
             fprintf(stderr, "kvmkit: error: check: unknown option '%s' (see kvmkit check --help)\n", a.c_str());
@@ -78,8 +83,7 @@ int check_verb(int argc, char** argv) {
 
 // Options before the verb (virsh style: `kvmkit -c SOCKET list`) are moved
 // after it, where every daemon verb accepts them.
-int management_verb(const VerbSpec& verb, int argc, char** argv, int verb_index,
-                    const std::vector<char*>& global) {
+int management_verb(const VerbSpec& verb, int argc, char** argv, int verb_index, const std::vector<char*>& global) {
     std::vector<char*> args(argv, argv + argc);
     args.insert(args.end(), global.begin(), global.end());
     Args parsed;

@@ -31,8 +31,8 @@ public:
     const std::string& socket_used() const { return used_; }
 
 private:
-    base::Result<http::Json> call(const std::string& method, const std::string& path, const std::optional<http::Json>& body,
-                                  bool query, std::chrono::milliseconds timeout);
+    base::Result<http::Json> call(const std::string& method, const std::string& path,
+                                  const std::optional<http::Json>& body, bool query, std::chrono::milliseconds timeout);
     std::string connect_;
     bool read_only_;
     std::string used_;

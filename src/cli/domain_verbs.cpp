@@ -26,22 +26,28 @@ int fail_line(const std::string& message) {
 }
 
 // Runs a daemon call; on error prints the one-line message and yields 1.
-#define CALL(expr)                                                    \
-    ({                                                                \
-        auto r_ = (expr);                                             \
-        if (!r_) return fail_line(r_.error().message());              \
-        std::move(*r_);                                               \
+#define CALL(expr)                                       \
+    ({                                                   \
+        auto r_ = (expr);                                \
+        if (!r_) return fail_line(r_.error().message()); \
+        std::move(*r_);                                  \
     })
 
-void print_json(const Json& j) { std::cout << j.dump(2) << "\n"; }
+void print_json(const Json& j) {
+    std::cout << j.dump(2) << "\n";
+}
 
-Json name_body(const std::string& name) { return Json{{"name", name}}; }
+Json name_body(const std::string& name) {
+    return Json{{"name", name}};
+}
 
 std::string str(const Json& j, const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
-std::string query_name(const std::string& name) { return "?name=" + name; }  // names are [A-Za-z0-9_.-]
+std::string query_name(const std::string& name) {
+    return "?name=" + name;
+}  // names are [A-Za-z0-9_.-]
 
 // A simple verb: PUT domain.<op> {"name"} and print `done` with the name.
 int simple_op(const Args& a, DaemonClient& c, const char* op, const char* done) {
@@ -152,7 +158,8 @@ int shutdown_verb(const Args& a, DaemonClient& c) {
     if (secs <= 0) secs = 300;
     std::string state;
     if (!wait_inactive(c, name, std::chrono::seconds(secs), state))
-        return fail_line("domain '" + name + "' did not shut down within " + std::to_string(secs) + " s (state: " + state + ")");
+        return fail_line("domain '" + name + "' did not shut down within " + std::to_string(secs) +
+                         " s (state: " + state + ")");
     if (a.json())
         print_json(Json{{"name", name}, {"state", state}});
     else
@@ -160,11 +167,21 @@ int shutdown_verb(const Args& a, DaemonClient& c) {
     return 0;
 }
 
-int destroy_verb(const Args& a, DaemonClient& c) { return simple_op(a, c, "destroy", "Domain '%s' destroyed\n"); }
-int reboot_verb(const Args& a, DaemonClient& c) { return simple_op(a, c, "reboot", "Domain '%s' is being rebooted\n"); }
-int reset_verb(const Args& a, DaemonClient& c) { return simple_op(a, c, "reset", "Domain '%s' was reset\n"); }
-int suspend_verb(const Args& a, DaemonClient& c) { return simple_op(a, c, "suspend", "Domain '%s' suspended\n"); }
-int resume_verb(const Args& a, DaemonClient& c) { return simple_op(a, c, "resume", "Domain '%s' resumed\n"); }
+int destroy_verb(const Args& a, DaemonClient& c) {
+    return simple_op(a, c, "destroy", "Domain '%s' destroyed\n");
+}
+int reboot_verb(const Args& a, DaemonClient& c) {
+    return simple_op(a, c, "reboot", "Domain '%s' is being rebooted\n");
+}
+int reset_verb(const Args& a, DaemonClient& c) {
+    return simple_op(a, c, "reset", "Domain '%s' was reset\n");
+}
+int suspend_verb(const Args& a, DaemonClient& c) {
+    return simple_op(a, c, "suspend", "Domain '%s' suspended\n");
+}
+int resume_verb(const Args& a, DaemonClient& c) {
+    return simple_op(a, c, "resume", "Domain '%s' resumed\n");
+}
 
 int dominfo_verb(const Args& a, DaemonClient& c) {
     const std::string& name = a.positional[0];
@@ -247,7 +264,9 @@ int edit_verb(const Args& a, DaemonClient& c) {
         if (auto r = base::write_file_atomic(path, text, 0600); !r) return fail_line("edit: " + r.error().message());
         std::string cmd = std::string(editor) + " '" + path + "'";
         int st = system(cmd.c_str());
-        if (st != 0) return fail_line(std::string("edit: the editor '") + editor + "' failed (status " + std::to_string(st) + ")");
+        if (st != 0)
+            return fail_line(std::string("edit: the editor '") + editor + "' failed (status " + std::to_string(st) +
+                             ")");
         auto edited = base::read_text_file(path);
         if (!edited) return fail_line("edit: " + edited.error().message());
         text = *edited;
@@ -288,7 +307,8 @@ int event_verb(const Args& a, DaemonClient& c) {
     for (;;) {
         long wait = 30;
         if (total >= 0) {
-            auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()).count();
+            auto left =
+                std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()).count();
             if (left <= 0) return loop ? 0 : fail_line("event: no event within " + std::to_string(total) + " s");
             wait = std::min<long>(wait, left);
         }
@@ -321,62 +341,148 @@ int version_verb(const Args& a, DaemonClient& c);
 
 const std::vector<VerbSpec>& management_verbs() {
     static const std::vector<VerbSpec> verbs = {
-        {"list", "Domain monitoring", "list domains", "[--all] [--inactive] [--name]",
+        {"list",
+         "Domain monitoring",
+         "list domains",
+         "[--all] [--inactive] [--name]",
          "Lists the running and paused domains; --all adds the inactive ones (shut off, crashed).",
          {},
          {{"--all", nullptr, "list inactive and active domains"},
           {"--inactive", nullptr, "list inactive domains only"},
           {"--name", nullptr, "list domain names only"}},
          list_verb},
-        {"define", "Domain management", "define (but don't start) a domain from a JSON file", "<file>",
+        {"define",
+         "Domain management",
+         "define (but don't start) a domain from a JSON file",
+         "<file>",
          "Validates the VM document in <file> (schema: docs/vm-config.md) and stores it as a domain.\n"
          "    An existing definition of the same name is replaced; a running domain uses it at its next start.",
-         {"file"}, {}, define_verb},
-        {"undefine", "Domain management", "undefine a domain", "<domain> [--force]",
+         {"file"},
+         {},
+         define_verb},
+        {"undefine",
+         "Domain management",
+         "undefine a domain",
+         "<domain> [--force]",
          "Removes the definition of an inactive domain. A running domain is refused unless --force is\n"
          "    given, which destroys it first.",
-         {"domain"}, {{"--force", nullptr, "destroy the domain first if it is running"}}, undefine_verb},
-        {"start", "Domain management", "start a (previously defined) inactive domain", "<domain> [--console]",
+         {"domain"},
+         {{"--force", nullptr, "destroy the domain first if it is running"}},
+         undefine_verb},
+        {"start",
+         "Domain management",
+         "start a (previously defined) inactive domain",
+         "<domain> [--console]",
          "Starts the domain as its own kvmkit-vmm process. Exactly one of two concurrent starts wins;\n"
          "    the other is refused.",
-         {"domain"}, {{"--console", nullptr, "attach to the console after starting"}}, start_verb},
-        {"shutdown", "Domain management", "gracefully shutdown a domain", "<domain> [--wait [SECONDS]]",
+         {"domain"},
+         {{"--console", nullptr, "attach to the console after starting"}},
+         start_verb},
+        {"shutdown",
+         "Domain management",
+         "gracefully shutdown a domain",
+         "<domain> [--wait [SECONDS]]",
          "Presses the domain's ACPI power button; the guest shuts itself down. Without --wait it returns\n"
          "    at once, as virsh does.",
-         {"domain"}, {{"--wait", "SECONDS", "wait until the domain is shut off (default 300 s)"}}, shutdown_verb},
-        {"destroy", "Domain management", "destroy (stop) a domain", "<domain>",
+         {"domain"},
+         {{"--wait", "SECONDS", "wait until the domain is shut off (default 300 s)"}},
+         shutdown_verb},
+        {"destroy",
+         "Domain management",
+         "destroy (stop) a domain",
+         "<domain>",
          "Stops the domain at once (SIGTERM to its kvmkit-vmm, SIGKILL if that does not end it).\n"
          "    The guest gets no chance to shut down; the definition stays.",
-         {"domain"}, {}, destroy_verb},
-        {"reboot", "Domain management", "reboot a domain", "<domain>",
+         {"domain"},
+         {},
+         destroy_verb},
+        {"reboot",
+         "Domain management",
+         "reboot a domain",
+         "<domain>",
          "Presses the ACPI power button and starts the domain again once the guest has powered off\n"
          "    (libvirt's \"fake reboot\"): the guest shuts down cleanly first.",
-         {"domain"}, {}, reboot_verb},
-        {"reset", "Domain management", "reset a domain", "<domain>",
-         "Resets the domain at once, like the reset button (no guest shutdown).", {"domain"}, {}, reset_verb},
-        {"suspend", "Domain management", "suspend a domain", "<domain>",
-         "Pauses the domain's vCPUs; it stays in memory.", {"domain"}, {}, suspend_verb},
-        {"resume", "Domain management", "resume a domain", "<domain>", "Restarts the vCPUs of a paused domain.",
-         {"domain"}, {}, resume_verb},
-        {"dominfo", "Domain monitoring", "domain information", "<domain>",
-         "Shows the state, process, CPUs, memory, autostart flag and files of a domain.", {"domain"}, {}, dominfo_verb},
-        {"domstate", "Domain monitoring", "domain state", "<domain> [--reason]",
-         "Prints the state: running, paused, shut off or crashed.", {"domain"},
-         {{"--reason", nullptr, "also print the reason for the state"}}, domstate_verb},
-        {"dumpconfig", "Domain management", "domain configuration in JSON", "<domain>",
-         "Prints the stored definition (docs/vm-config.md).", {"domain"}, {}, dumpconfig_verb},
-        {"edit", "Domain management", "edit the JSON configuration for a domain", "<domain>",
+         {"domain"},
+         {},
+         reboot_verb},
+        {"reset",
+         "Domain management",
+         "reset a domain",
+         "<domain>",
+         "Resets the domain at once, like the reset button (no guest shutdown).",
+         {"domain"},
+         {},
+         reset_verb},
+        {"suspend",
+         "Domain management",
+         "suspend a domain",
+         "<domain>",
+         "Pauses the domain's vCPUs; it stays in memory.",
+         {"domain"},
+         {},
+         suspend_verb},
+        {"resume",
+         "Domain management",
+         "resume a domain",
+         "<domain>",
+         "Restarts the vCPUs of a paused domain.",
+         {"domain"},
+         {},
+         resume_verb},
+        {"dominfo",
+         "Domain monitoring",
+         "domain information",
+         "<domain>",
+         "Shows the state, process, CPUs, memory, autostart flag and files of a domain.",
+         {"domain"},
+         {},
+         dominfo_verb},
+        {"domstate",
+         "Domain monitoring",
+         "domain state",
+         "<domain> [--reason]",
+         "Prints the state: running, paused, shut off or crashed.",
+         {"domain"},
+         {{"--reason", nullptr, "also print the reason for the state"}},
+         domstate_verb},
+        {"dumpconfig",
+         "Domain management",
+         "domain configuration in JSON",
+         "<domain>",
+         "Prints the stored definition (docs/vm-config.md).",
+         {"domain"},
+         {},
+         dumpconfig_verb},
+        {"edit",
+         "Domain management",
+         "edit the JSON configuration for a domain",
+         "<domain>",
          "Opens the definition in $VISUAL or $EDITOR (else vi), validates it when the editor exits and\n"
          "    saves it; on an error it offers to re-open the editor.",
-         {"domain"}, {}, edit_verb},
-        {"console", "Domain management", "connect to the guest console", "<domain>",
+         {"domain"},
+         {},
+         edit_verb},
+        {"console",
+         "Domain management",
+         "connect to the guest console",
+         "<domain>",
          "Attaches this terminal to the domain's console (raw mode); recent output is replayed.\n"
          "    Ctrl-] detaches; the domain keeps running.",
-         {"domain"}, {}, console_verb},
-        {"autostart", "Domain management", "autostart a domain", "<domain> [--disable]",
-         "Marks the domain to be started when kvmkitd starts.", {"domain"},
-         {{"--disable", nullptr, "disable autostarting"}}, autostart_verb},
-        {"event", "Domain events", "domain lifecycle events", "[--domain NAME] [--loop] [--timeout SECONDS]",
+         {"domain"},
+         {},
+         console_verb},
+        {"autostart",
+         "Domain management",
+         "autostart a domain",
+         "<domain> [--disable]",
+         "Marks the domain to be started when kvmkitd starts.",
+         {"domain"},
+         {{"--disable", nullptr, "disable autostarting"}},
+         autostart_verb},
+        {"event",
+         "Domain events",
+         "domain lifecycle events",
+         "[--domain NAME] [--loop] [--timeout SECONDS]",
          "Waits for a lifecycle event (defined, undefined, started, suspended, resumed, shutdown,\n"
          "    stopped, crashed) and prints it; --loop keeps printing until interrupted or --timeout.",
          {},
@@ -384,8 +490,14 @@ const std::vector<VerbSpec>& management_verbs() {
           {"--loop", nullptr, "print events until interrupted (or --timeout)"},
           {"--timeout", "SECONDS", "stop waiting after this many seconds"}},
          event_verb},
-        {"version", "Host and hypervisor", "show version", "", "Prints the versions of kvmkit and of the kvmkitd it talks to.",
-         {}, {}, version_verb},
+        {"version",
+         "Host and hypervisor",
+         "show version",
+         "",
+         "Prints the versions of kvmkit and of the kvmkitd it talks to.",
+         {},
+         {},
+         version_verb},
     };
     return verbs;
 }
@@ -483,7 +595,8 @@ bool parse_verb_args(const VerbSpec& verb, int argc, char** argv, int first, Arg
 void print_verb_help(const VerbSpec& v, FILE* out) {
     fprintf(out, "  NAME\n    %s - %s\n\n  SYNOPSIS\n    kvmkit %s%s%s\n\n  DESCRIPTION\n    %s\n\n  OPTIONS\n", v.name,
             v.summary, v.name, *v.synopsis ? " " : "", v.synopsis, v.description);
-    for (const char* p : v.positionals) fprintf(out, "    %-24s%s\n", (std::string("<") + p + ">").c_str(), *p == 'd' ? "domain name" : "file name");
+    for (const char* p : v.positionals)
+        fprintf(out, "    %-24s%s\n", (std::string("<") + p + ">").c_str(), *p == 'd' ? "domain name" : "file name");
     auto opt = [&](const OptionSpec& o) {
         std::string left = std::string(o.name) + (o.arg ? std::string(" ") + o.arg : "");
         fprintf(out, "    %-24s%s\n", left.c_str(), o.help);

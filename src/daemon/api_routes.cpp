@@ -87,16 +87,19 @@ http::Router make_router(Daemon& d, bool read_only) {
     const std::string v1 = "/api/v1/";
 
     // Queries: both sockets.
-    router.add("GET", v1 + "version", [&d](const http::Request&, const http::Context&) { return to_response(d.version()); });
+    router.add("GET", v1 + "version",
+               [&d](const http::Request&, const http::Context&) { return to_response(d.version()); });
     router.add_async("GET", v1 + "domains", [&d](const http::Request&, const http::Context&, http::Responder r) {
         off_loop(r, [&d] { return d.list(); });
     });
-    router.add_async("GET", v1 + "domain.info", [&d](const http::Request& req, const http::Context&, http::Responder r) {
-        off_loop(r, [&d, name = query_param(req.query, "name")] { return d.info(name); });
-    });
-    router.add_async("GET", v1 + "domain.config", [&d](const http::Request& req, const http::Context&, http::Responder r) {
-        off_loop(r, [&d, name = query_param(req.query, "name")] { return d.config(name); });
-    });
+    router.add_async("GET", v1 + "domain.info",
+                     [&d](const http::Request& req, const http::Context&, http::Responder r) {
+                         off_loop(r, [&d, name = query_param(req.query, "name")] { return d.info(name); });
+                     });
+    router.add_async("GET", v1 + "domain.config",
+                     [&d](const http::Request& req, const http::Context&, http::Responder r) {
+                         off_loop(r, [&d, name = query_param(req.query, "name")] { return d.config(name); });
+                     });
     router.add_async("GET", v1 + "events", [&d](const http::Request& req, const http::Context&, http::Responder r) {
         std::string after = query_param(req.query, "after"), timeout = query_param(req.query, "timeout");
         off_loop(r, [&d, after, timeout] {
@@ -114,19 +117,20 @@ http::Router make_router(Daemon& d, bool read_only) {
         return [&d, read_only, fn](const http::Request& req, const http::Context& ctx, http::Responder r) {
             (void)d;
             if (read_only) {
-                r.respond(Response::error(403, "read-only connection: " + req.path.substr(8) +
-                                                   " needs the read-write socket (root)"));
+                r.respond(Response::error(
+                    403, "read-only connection: " + req.path.substr(8) + " needs the read-write socket (root)"));
                 return;
             }
             if (ctx.peer.uid != 0 && ctx.peer.uid != ::geteuid()) {
-                r.respond(Response::error(403, "permission denied: uid " + std::to_string(ctx.peer.uid) +
-                                                   " may not change VMs"));
+                r.respond(Response::error(
+                    403, "permission denied: uid " + std::to_string(ctx.peer.uid) + " may not change VMs"));
                 return;
             }
             off_loop(r, [fn, req] { return fn(req); });
         };
     };
-    router.add_async("PUT", v1 + "domain.define", change([&d](const http::Request& req) { return d.define(req.body); }));
+    router.add_async("PUT", v1 + "domain.define",
+                     change([&d](const http::Request& req) { return d.define(req.body); }));
     router.add_async("PUT", v1 + "domain.undefine", change([&d](const http::Request& req) {
                          return d.undefine(body_name(req), body_bool(req, "force"));
                      }));

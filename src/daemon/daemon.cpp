@@ -20,10 +20,14 @@ using namespace std::chrono_literals;
 
 const char* state_name(VmState s) {
     switch (s) {
-        case VmState::ShutOff: return "shut off";
-        case VmState::Running: return "running";
-        case VmState::Paused: return "paused";
-        case VmState::Crashed: return "crashed";
+        case VmState::ShutOff:
+            return "shut off";
+        case VmState::Running:
+            return "running";
+        case VmState::Paused:
+            return "paused";
+        case VmState::Crashed:
+            return "crashed";
     }
     return "unknown";
 }
@@ -35,10 +39,16 @@ std::optional<VmState> parse_state(const std::string& s) {
     return std::nullopt;
 }
 
-bool is_active(VmState s) { return s == VmState::Running || s == VmState::Paused; }
+bool is_active(VmState s) {
+    return s == VmState::Running || s == VmState::Paused;
+}
 
-Reply not_found(const std::string& name) { return Reply::error(404, "domain '" + name + "' is not defined"); }
-Reply not_running(const std::string& name) { return Reply::error(409, "domain '" + name + "' is not running"); }
+Reply not_found(const std::string& name) {
+    return Reply::error(404, "domain '" + name + "' is not defined");
+}
+Reply not_running(const std::string& name) {
+    return Reply::error(409, "domain '" + name + "' is not running");
+}
 
 base::Result<void> make_dir(const std::string& path, mode_t mode) {
     if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return base::ok();
@@ -153,8 +163,8 @@ base::Result<std::unique_ptr<VmmProcess>> Daemon::launch(const std::string& name
     // it runs take effect at the next start, as in libvirt.
     TRY(base::write_file_atomic(p.config_file, vmm::vm_config_to_json(config) + "\n", 0600));
     log_offset = file_size(p.log_file);
-    std::vector<std::string> args{"--config",         p.config_file,      "--api-socket", p.api_socket,
-                                  "--console-socket", p.console_socket,   "--log-level",  "info"};
+    std::vector<std::string> args{"--config",         p.config_file,    "--api-socket", p.api_socket,
+                                  "--console-socket", p.console_socket, "--log-level",  "info"};
     auto proc = TRY(VmmProcess::spawn(opts_.vmm_path, args, p));
     auto proc_ptr = std::make_unique<VmmProcess>(std::move(proc));
 
@@ -216,7 +226,9 @@ Reply Daemon::start_impl(const std::string& name, const char* reason) {
     return Reply{200, summary(name, *vm)};
 }
 
-Reply Daemon::start(const std::string& name) { return start_impl(name, "booted"); }
+Reply Daemon::start(const std::string& name) {
+    return start_impl(name, "booted");
+}
 
 Reply Daemon::control(const std::string& name, const char* endpoint) {
     std::string socket;
@@ -245,7 +257,8 @@ Reply Daemon::reboot(const std::string& name) {
         std::lock_guard lock(mutex_);
         Vm* vm = find(name);
         if (!vm) return not_found(name);
-        if (vm->state != VmState::Running || !vm->proc) return Reply::error(409, "domain '" + name + "' is not running");
+        if (vm->state != VmState::Running || !vm->proc)
+            return Reply::error(409, "domain '" + name + "' is not running");
         vm->pending = Pending::Reboot;  // set first: the guest may power off before the reply comes
     }
     Reply r = control(name, "vm.power-button");
@@ -256,7 +269,9 @@ Reply Daemon::reboot(const std::string& name) {
     return r;
 }
 
-Reply Daemon::reset(const std::string& name) { return control(name, "vm.reboot"); }
+Reply Daemon::reset(const std::string& name) {
+    return control(name, "vm.reboot");
+}
 
 Reply Daemon::suspend(const std::string& name) {
     {
@@ -359,15 +374,15 @@ Reply Daemon::set_autostart(const std::string& name, bool on) {
 }
 
 json Daemon::summary(const std::string& name, const Vm& vm) const {
-    json j{{"name", name},
-           {"state", state_name(vm.state)},
-           {"reason", vm.reason},
-           {"autostart", store_.autostart(name)}};
+    json j{
+        {"name", name}, {"state", state_name(vm.state)}, {"reason", vm.reason}, {"autostart", store_.autostart(name)}};
     j["pid"] = vm.proc ? json(vm.proc->pid()) : json(nullptr);
     return j;
 }
 
-Reply Daemon::version() const { return Reply{200, json{{"daemon", "kvmkitd"}, {"version", kVersion}}}; }
+Reply Daemon::version() const {
+    return Reply{200, json{{"daemon", "kvmkitd"}, {"version", kVersion}}};
+}
 
 Reply Daemon::list() {
     std::lock_guard lock(mutex_);
@@ -463,7 +478,8 @@ std::vector<std::string> Daemon::adopt_running() {
         VmState state = saved_state && is_active(*saved_state) ? *saved_state : VmState::Running;
         std::string reason = saved_state && is_active(*saved_state) ? saved_reason : "booted";
         // The VMM itself knows best whether its vCPUs are paused.
-        if (auto info = VmmControl(p.api_socket, 2s).info(); info && info->is_object() && (*info)["state"].is_string()) {
+        if (auto info = VmmControl(p.api_socket, 2s).info();
+            info && info->is_object() && (*info)["state"].is_string()) {
             std::string s = (*info)["state"].get<std::string>();  // "running"/"paused" (Cloud Hypervisor: "Running")
             for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
             if (s == "paused" && state != VmState::Paused) state = VmState::Paused, reason = "user";

@@ -14,10 +14,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "base/unique_fd.hpp"
 #include "daemon/definition_store.hpp"
@@ -33,9 +32,9 @@ struct DaemonOptions {
     std::string state_dir = "/var/lib/kvmkit";
     std::string run_dir = "/run/kvmkit";
     std::string log_dir = "/var/log/kvmkit";
-    std::string vmm_path;  // empty: kvmkit-vmm next to kvmkitd
-    std::chrono::seconds start_timeout{60};    // until vm.info says "running"
-    std::chrono::seconds destroy_grace{5};     // SIGTERM, then SIGKILL
+    std::string vmm_path;                    // empty: kvmkit-vmm next to kvmkitd
+    std::chrono::seconds start_timeout{60};  // until vm.info says "running"
+    std::chrono::seconds destroy_grace{5};   // SIGTERM, then SIGKILL
 };
 
 enum class VmState { ShutOff, Running, Paused, Crashed };
@@ -85,9 +84,9 @@ private:
         VmState state = VmState::ShutOff;
         std::string reason = "unknown";
         std::unique_ptr<VmmProcess> proc;
-        bool busy = false;           // a start or destroy is in progress
+        bool busy = false;  // a start or destroy is in progress
         Pending pending = Pending::None;
-        long log_offset = 0;         // log size when this run began: crash reasons come after it
+        long log_offset = 0;  // log size when this run began: crash reasons come after it
     };
 
     Daemon(DaemonOptions o, DefinitionStore store, std::unique_ptr<event::EventLoop> loop)
@@ -96,7 +95,7 @@ private:
     RunPaths paths(const std::string& name) const { return run_paths(opts_.run_dir, opts_.log_dir, name); }
     Vm* find(const std::string& name);  // mutex_ held; creates the entry for a defined VM
     void set_state(const std::string& name, Vm& vm, VmState s, const std::string& reason);  // mutex_ held
-    void watch(const std::string& name, Vm& vm);  // mutex_ held
+    void watch(const std::string& name, Vm& vm);                                            // mutex_ held
     void on_exit(const std::string& name, pid_t pid);
     base::Result<std::unique_ptr<VmmProcess>> launch(const std::string& name, long& log_offset);
     Reply start_impl(const std::string& name, const char* reason);
@@ -107,7 +106,7 @@ private:
     DefinitionStore store_;
     std::unique_ptr<event::EventLoop> loop_;
     EventLog events_;
-    std::mutex mutex_;  // guards vms_ (leaf: never held across a VMM call or a process start)
+    std::mutex mutex_;                 // guards vms_ (leaf: never held across a VMM call or a process start)
     std::condition_variable stopped_;  // a VM's process went away
     std::map<std::string, Vm> vms_;
 };

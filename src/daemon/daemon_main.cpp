@@ -27,16 +27,19 @@ int daemon_main(int argc, char** argv) {
     DaemonOptions opts;
     std::string socket, ro_socket, ro_group = "kvmkit", log_level = "info";
     bool no_autostart = false;
-    CLI::App app{"kvmkitd: the kvmkit management daemon. Stores VM definitions, starts each VM as its own\n"
-                 "kvmkit-vmm process and supervises it; serves the kvmkit CLI on two UNIX sockets.\n"
-                 "VMs keep running when kvmkitd stops; a restarted kvmkitd re-adopts them.",
-                 "kvmkitd"};
-    app.add_option("--state-dir", opts.state_dir, "VM definitions (vms/NAME.json, autostart/NAME)")->capture_default_str();
+    CLI::App app{
+        "kvmkitd: the kvmkit management daemon. Stores VM definitions, starts each VM as its own\n"
+        "kvmkit-vmm process and supervises it; serves the kvmkit CLI on two UNIX sockets.\n"
+        "VMs keep running when kvmkitd stops; a restarted kvmkitd re-adopts them.",
+        "kvmkitd"};
+    app.add_option("--state-dir", opts.state_dir, "VM definitions (vms/NAME.json, autostart/NAME)")
+        ->capture_default_str();
     app.add_option("--run-dir", opts.run_dir, "sockets, pid files, per-VM runtime directories")->capture_default_str();
     app.add_option("--log-dir", opts.log_dir, "one log file per VM (NAME.log)")->capture_default_str();
     app.add_option("--socket", socket, "read-write socket, mode 0600 (default: RUN_DIR/kvmkitd.sock)");
     app.add_option("--ro-socket", ro_socket, "read-only socket, mode 0660 (default: RUN_DIR/kvmkitd-ro.sock)");
-    app.add_option("--ro-group", ro_group, "group that may use the read-only socket (root's group if it does not exist)")
+    app.add_option("--ro-group", ro_group,
+                   "group that may use the read-only socket (root's group if it does not exist)")
         ->capture_default_str();
     app.add_option("--vmm", opts.vmm_path, "the kvmkit-vmm executable (default: next to kvmkitd)");
     app.add_flag("--no-autostart", no_autostart, "do not start the VMs marked autostart");

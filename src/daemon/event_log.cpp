@@ -9,8 +9,9 @@ void EventLog::publish(const std::string& vm, const std::string& type, const std
     e.vm = vm;
     e.type = type;
     e.detail = detail;
-    e.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+    e.time_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     {
         std::lock_guard lock(mutex_);
         e.seq = next_seq_++;

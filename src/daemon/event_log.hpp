@@ -16,10 +16,10 @@ namespace kvmkit::daemon {
 
 struct Event {
     uint64_t seq = 0;
-    int64_t time_ms = 0;   // wall clock, ms since the epoch
+    int64_t time_ms = 0;  // wall clock, ms since the epoch
     std::string vm;
-    std::string type;      // defined, undefined, started, suspended, resumed, shutdown, stopped, crashed
-    std::string detail;    // booted, user, finished, destroyed, rebooted, ... or a crash reason
+    std::string type;    // defined, undefined, started, suspended, resumed, shutdown, stopped, crashed
+    std::string detail;  // booted, user, finished, destroyed, rebooted, ... or a crash reason
 };
 
 class EventLog {

@@ -18,7 +18,9 @@ base::Result<void> VmmControl::ping() {
     return base::ok();
 }
 
-base::Result<nlohmann::json> VmmControl::info() { return TRY(call(socket_, "GET", "vm.info", timeout_)).json; }
+base::Result<nlohmann::json> VmmControl::info() {
+    return TRY(call(socket_, "GET", "vm.info", timeout_)).json;
+}
 
 base::Result<void> VmmControl::put(const std::string& endpoint) {
     TRY(call(socket_, "PUT", endpoint, timeout_));

@@ -4,9 +4,8 @@
 #pragma once
 
 #include <chrono>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/result.hpp"
 
@@ -14,12 +13,11 @@ namespace kvmkit::daemon {
 
 class VmmControl {
 public:
-    explicit VmmControl(std::string socket_path,
-                        std::chrono::milliseconds timeout = std::chrono::milliseconds(10000))
+    explicit VmmControl(std::string socket_path, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000))
         : socket_(std::move(socket_path)), timeout_(timeout) {}
 
-    base::Result<void> ping();                      // GET vmm.ping
-    base::Result<nlohmann::json> info();            // GET vm.info
+    base::Result<void> ping();                            // GET vmm.ping
+    base::Result<nlohmann::json> info();                  // GET vm.info
     base::Result<void> put(const std::string& endpoint);  // PUT vm.pause, vm.resume, vm.power-button, vm.reboot, ...
 
 private:

@@ -18,7 +18,9 @@ using base::fail;
 using base::Result;
 
 namespace {
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 // /proc/PID/stat field 3: 'Z' (zombie) or 'X' means the process is gone.
 bool is_alive(pid_t pid) {

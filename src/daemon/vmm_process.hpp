@@ -18,7 +18,7 @@ namespace kvmkit::daemon {
 struct ExitInfo {
     bool known = false;  // false for adopted processes: the status went to their new parent
     bool signaled = false;
-    int code = 0;        // exit code, or the signal number when signaled
+    int code = 0;  // exit code, or the signal number when signaled
 };
 
 class VmmProcess {
@@ -34,8 +34,8 @@ public:
     pid_t pid() const { return pid_; }
     int pidfd() const { return pidfd_.get(); }
     bool is_child() const { return child_; }
-    bool exited() const;              // the pidfd is readable
-    ExitInfo reap();                  // after exit: collects the status of a child
+    bool exited() const;  // the pidfd is readable
+    ExitInfo reap();      // after exit: collects the status of a child
     base::Result<void> signal(int sig) const;
 
 private:

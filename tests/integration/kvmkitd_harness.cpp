@@ -108,9 +108,8 @@ bool KvmkitdFixture::start(std::string& why, const std::vector<std::string>& ext
         dup2(null, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        std::vector<std::string> args = {KVMKITD_BIN,  "--state-dir", state_dir(), "--run-dir", run_dir(),
-                                         "--log-dir",  log_dir(),     "--ro-group", "nogroup",  "--log-level",
-                                         "debug"};
+        std::vector<std::string> args = {KVMKITD_BIN, "--state-dir", state_dir(), "--run-dir",   run_dir(), "--log-dir",
+                                         log_dir(),   "--ro-group",  "nogroup",   "--log-level", "debug"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));

@@ -23,10 +23,10 @@ namespace {
 // ACPI power button (or forever): proof that vCPUs run, and stop when paused.
 const std::string kTicking = "tests=none tick=200 pwrbtn=1";
 
-#define START_DAEMON(d)                                 \
-    do {                                                \
-        std::string why_d;                              \
-        ASSERT_TRUE((d).start(why_d)) << why_d;         \
+#define START_DAEMON(d)                         \
+    do {                                        \
+        std::string why_d;                      \
+        ASSERT_TRUE((d).start(why_d)) << why_d; \
     } while (0)
 
 #define EXPECT_CLI_OK(r) EXPECT_EQ((r).code, 0) << "stdout: " << (r).out << "\nstderr: " << (r).err
@@ -52,9 +52,9 @@ void expect_one_line_error(const CliResult& r, const std::string& needle) {
 TEST(KvmkitCli, HelpReadsLikeVirsh) {
     auto all = run_kvmkit({"--help"});
     EXPECT_EQ(all.code, 0);
-    for (const char* verb : {"list", "define", "undefine", "start", "shutdown", "destroy", "reboot", "reset", "suspend",
-                             "resume", "dominfo", "domstate", "dumpconfig", "edit", "console", "autostart", "event",
-                             "version", "run", "check"})
+    for (const char* verb : {"list",    "define",    "undefine", "start",   "shutdown", "destroy",    "reboot",
+                             "reset",   "suspend",   "resume",   "dominfo", "domstate", "dumpconfig", "edit",
+                             "console", "autostart", "event",    "version", "run",      "check"})
         EXPECT_NE(all.out.find(std::string("    ") + verb + " "), std::string::npos) << verb << "\n" << all.out;
     auto start = run_kvmkit({"start", "--help"});
     EXPECT_EQ(start.code, 0);
@@ -205,8 +205,8 @@ TEST(Kvmkitd, LifecycleWithTestGuest) {
 
     ASSERT_TRUE(events.wait_for("stopped (destroyed)", 30s)) << events.output() << events.errors();
     std::string ev = events.output();
-    const char* expected[] = {"defined (added)", "started (booted)", "suspended (paused)", "resumed (unpaused)",
-                              "shutdown (finished)", "stopped (shutdown)", "started (booted)", "stopped (destroyed)"};
+    const char* expected[] = {"defined (added)",     "started (booted)",   "suspended (paused)", "resumed (unpaused)",
+                              "shutdown (finished)", "stopped (shutdown)", "started (booted)",   "stopped (destroyed)"};
     size_t pos = 0;
     for (const char* e : expected) {
         auto at = ev.find("event 'lifecycle' for domain 'life': " + std::string(e), pos);
@@ -402,8 +402,8 @@ TEST(Kvmkitd, ReadOnlySocketAnswersQueriesAndRefusesChanges) {
     auto list = run_kvmkit({"--connect", d.ro_socket(), "list", "--all", "--name"});
     EXPECT_CLI_OK(list);
     EXPECT_EQ(list.out, "ro\n");
-    for (std::vector<std::string> change : {std::vector<std::string>{"start", "ro"}, {"undefine", "ro"}, {"autostart", "ro"},
-                                            {"destroy", "ro"}}) {
+    for (std::vector<std::string> change :
+         {std::vector<std::string>{"start", "ro"}, {"undefine", "ro"}, {"autostart", "ro"}, {"destroy", "ro"}}) {
         change.insert(change.begin(), {"--connect", d.ro_socket()});
         auto r = run_kvmkit(change);
         expect_one_line_error(r, "read-only connection");
@@ -434,7 +434,8 @@ TEST(Kvmkitd, FailedStartAndCrashAreReportedWithAReason) {
     REQUIRE_KVM();
     KvmkitdFixture d;
     START_DAEMON(d);
-    EXPECT_CLI_OK(d.cli({"define", d.write_definition("bad", "{\"name\": \"bad\", \"kernel\": \"/nonexistent/vmlinux\"}")}));
+    EXPECT_CLI_OK(
+        d.cli({"define", d.write_definition("bad", "{\"name\": \"bad\", \"kernel\": \"/nonexistent/vmlinux\"}")}));
     auto r = d.cli({"start", "bad"});
     expect_one_line_error(r, "/nonexistent/vmlinux");
     EXPECT_EQ(d.cli({"domstate", "bad", "--reason"}).out, "shut off (failed)\n");
@@ -471,7 +472,8 @@ TEST(Kvmkitd, EditValidatesBeforeSaving) {
     std::string good = tmp.path() + "/good.sh";
     std::ofstream(good) << "#!/bin/sh\nsed -i 's/\"64M\"/\"96M\"/' \"$1\"\n";
     chmod(good.c_str(), 0755);
-    auto ok = run_kvmkit({"--connect", d.socket(), "edit", "e"}, std::chrono::seconds(60), "", {"EDITOR=" + good, "VISUAL="});
+    auto ok =
+        run_kvmkit({"--connect", d.socket(), "edit", "e"}, std::chrono::seconds(60), "", {"EDITOR=" + good, "VISUAL="});
     EXPECT_CLI_OK(ok);
     EXPECT_NE(ok.out.find("Domain 'e' configuration edited."), std::string::npos);
     EXPECT_NE(d.cli({"dumpconfig", "e"}).out.find("\"memory\": \"96M\""), std::string::npos);
