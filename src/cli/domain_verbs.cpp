@@ -108,10 +108,11 @@ int define_verb(const Args& a, DaemonClient& c) {
     const std::string& file = a.positional[0];
     auto text = base::read_text_file(file);
     if (!text) return fail_line("define: " + text.error().message());
-    Json doc = Json::parse(*text, nullptr, false);
-    if (doc.is_discarded()) {
-        // Let the daemon's validator word the error the same way for every client.
-        doc = *text;
+    Json doc;
+    try {
+        doc = Json::parse(*text);
+    } catch (const Json::exception& e) {
+        return fail_line("define: " + file + ": not valid JSON: " + e.what());
     }
     Json reply = CALL(c.put("domain.define", doc));
     if (a.json())

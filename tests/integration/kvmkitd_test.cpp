@@ -93,7 +93,8 @@ TEST(Kvmkitd, MalformedDefinitionsAreRefusedWithClearErrors) {
         {"type", "{\"name\": \"a\", \"cpus\": \"two\"}", "\"cpus\": expected a non-negative integer"},
         {"disk", "{\"name\": \"a\", \"disks\": [{\"path\": \"/x\", \"cache\": \"fast\"}]}", "\"disks[0].cache\""},
         {"noname", "{\"memory\": \"64M\"}", "\"name\": missing"},
-        {"slash", "{\"name\": \"../etc/passwd\"}", "may only contain letters"},
+        {"dotdot", "{\"name\": \"../etc/passwd\"}", "must start with a letter or a digit"},
+        {"slash", "{\"name\": \"a/b\"}", "may only contain letters"},
         {"dot", "{\"name\": \".hidden\"}", "must start with a letter or a digit"},
         {"array", "[1, 2]", "expected a JSON object"},
     };
