@@ -309,6 +309,30 @@ TEST(Kvmkitd, SigkillOfDaemonLeavesVmsRunningAndRestartReadopts) {
     EXPECT_FALSE(process_alive(*pid_b));
 }
 
+// A VM that dies while no kvmkitd watches it is not "adopted": the restarted
+// daemon reports it inactive, removes its stale files and can start it again.
+TEST(Kvmkitd, VmThatDiedWhileTheDaemonWasDownIsNotAdopted) {
+    REQUIRE_KVM();
+    KvmkitdFixture d;
+    START_DAEMON(d);
+    EXPECT_CLI_OK(d.cli({"define", d.write_definition("gone", d.testguest_definition("gone", kTicking))}));
+    EXPECT_CLI_OK(d.cli({"start", "gone"}));
+    auto pid = d.vm_pid("gone");
+    ASSERT_TRUE(pid);
+    d.kill_daemon(SIGKILL);
+    kill(*pid, SIGKILL);
+    for (int i = 0; i < 500 && process_alive(*pid); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_FALSE(process_alive(*pid));
+
+    START_DAEMON(d);
+    EXPECT_EQ(d.cli({"domstate", "gone"}).out, "shut off\n");
+    EXPECT_FALSE(d.vm_pid("gone").has_value());
+    EXPECT_NE(d.daemon_log().find("gone: not re-adopted"), std::string::npos) << d.daemon_log();
+    EXPECT_CLI_OK(d.cli({"start", "gone"}));
+    EXPECT_EQ(d.cli({"domstate", "gone"}).out, "running\n");
+    EXPECT_CLI_OK(d.cli({"destroy", "gone"}));
+}
+
 TEST(Kvmkitd, AutostartStartsFlaggedVmsWhenTheDaemonStarts) {
     REQUIRE_KVM();
     KvmkitdFixture d;
