@@ -220,6 +220,22 @@ TEST(CommandLine, ConfigFileGivesTheVm) {
     std::remove(file.c_str());
 }
 
+TEST(CommandLine, SocketsAreProcessOptions) {
+    auto p = parse_ok({"--kernel", "k", "--api-socket", "/run/a.sock", "--console-socket", "/run/c.sock"});
+    EXPECT_EQ(p.api_socket, "/run/a.sock");
+    EXPECT_EQ(p.console_socket, "/run/c.sock");
+    EXPECT_EQ(parse_ok({"--kernel", "k"}).api_socket, "");
+    // Allowed next to --config: they are not part of the VM's schema.
+    TempCache cache;
+    std::string file = cache.dir() + "/vm.json";
+    std::ofstream(file) << R"({"name": "s"})";
+    auto q = parse_ok({"--config", file, "--api-socket", "/run/a.sock", "--console-socket", "/run/c.sock"});
+    EXPECT_EQ(q.config.name, "s");
+    EXPECT_EQ(q.api_socket, "/run/a.sock");
+    EXPECT_EQ(q.console_socket, "/run/c.sock");
+    std::remove(file.c_str());
+}
+
 TEST(CommandLine, ConfigFileErrors) {
     TempCache cache;
     std::string file = cache.dir() + "/vm.json";
