@@ -2,8 +2,11 @@
 // directories, real kvmkit-vmm processes, the project's test guest (it boots
 // in well under a second) and, once, the default Linux guest.
 #include <gtest/gtest.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -263,6 +266,55 @@ TEST(Kvmkitd, RebootAndReset) {
     console.send("\x1d");
     EXPECT_EQ(console.wait_exit(30s), 0);
     EXPECT_CLI_OK(d.cli({"destroy", "r"}));
+}
+
+// On a terminal, `kvmkit console` is raw (every key goes to the guest) and
+// Ctrl-] detaches, restoring the terminal; the VM keeps running.
+TEST(Kvmkitd, ConsoleOnATerminalIsRawAndCtrlRightBracketDetaches) {
+    REQUIRE_KVM();
+    KvmkitdFixture d;
+    START_DAEMON(d);
+    EXPECT_CLI_OK(d.cli({"define", d.write_definition("tty", d.testguest_definition("tty", kTicking))}));
+    EXPECT_CLI_OK(d.cli({"start", "tty"}));
+    const std::string sock = d.socket();  // before fork: the child only execs
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl(KVMKIT_BIN, KVMKIT_BIN, "--connect", sock.c_str(), "console", "tty", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    std::string out;
+    ASSERT_TRUE(read_fd_until(master, out, "Escape character is ^]", 30s)) << out;
+    ASSERT_TRUE(read_fd_until(master, out, "KT: tick", 60s)) << out;
+    termios t{};
+    ASSERT_EQ(tcgetattr(master, &t), 0);
+    EXPECT_FALSE(t.c_lflag & ECHO);
+    EXPECT_FALSE(t.c_lflag & ICANON);
+    ASSERT_EQ(write(master, "\x1d", 1), 1);
+    int status = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 300 && r == 0; ++i) {
+        r = waitpid(pid, &status, WNOHANG);
+        if (r == 0) {
+            std::string drain;
+            read_fd_until(master, drain, "\x7f\x7f", 0s);
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        FAIL() << "Ctrl-] did not detach";
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    termios after{};
+    ASSERT_EQ(tcgetattr(master, &after), 0);
+    EXPECT_TRUE(after.c_lflag & ECHO);
+    EXPECT_TRUE(after.c_lflag & ICANON);
+    close(master);
+    EXPECT_EQ(d.cli({"domstate", "tty"}).out, "running\n");
+    EXPECT_CLI_OK(d.cli({"destroy", "tty"}));
 }
 
 TEST(Kvmkitd, SigkillOfDaemonLeavesVmsRunningAndRestartReadopts) {

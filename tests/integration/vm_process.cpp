@@ -112,7 +112,9 @@ void VmProcess::close_stdin() {
     in_fd_ = -1;
 }
 
-void VmProcess::signal(int sig) { kill(pid_, sig); }
+void VmProcess::signal(int sig) {
+    kill(pid_, sig);
+}
 
 std::optional<int> VmProcess::wait_exit(std::chrono::milliseconds timeout) {
     if (exit_code_) return exit_code_;
@@ -152,6 +154,21 @@ size_t count_of(const std::string& text, const std::string& needle) {
     size_t n = 0;
     for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
     return n;
+}
+
+bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buf.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char tmp[512];
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n <= 0) return false;
+        buf.append(tmp, n);
+    }
+    return true;
 }
 
 bool kvm_available(std::string& why) {

@@ -34,8 +34,8 @@ public:
     // Waits for exit; returns the exit code (128+signal when killed), nullopt on timeout.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
-    std::string output() const;   // guest console (stdout)
-    std::string errors() const;   // VMM log (stderr)
+    std::string output() const;  // guest console (stdout)
+    std::string errors() const;  // VMM log (stderr)
     pid_t pid() const { return pid_; }
 
 private:
@@ -57,13 +57,17 @@ std::optional<std::string> line_after(const std::string& text, const std::string
 // Number of occurrences of `needle`.
 size_t count_of(const std::string& text, const std::string& needle);
 
+// Reads `fd` (e.g. a pty master) into `buf` until it contains `needle`; false
+// on timeout or end of file.
+bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout);
+
 // True when /dev/kvm can be opened; otherwise sets `why`.
 bool kvm_available(std::string& why);
 
-#define REQUIRE_KVM()                                                      \
-    do {                                                                   \
-        std::string why_;                                                  \
-        if (!::kvmkit::test::kvm_available(why_)) GTEST_SKIP() << why_;    \
+#define REQUIRE_KVM()                                                   \
+    do {                                                                \
+        std::string why_;                                               \
+        if (!::kvmkit::test::kvm_available(why_)) GTEST_SKIP() << why_; \
     } while (0)
 
 }  // namespace kvmkit::test
