@@ -91,16 +91,5 @@ TEST_F(StoreTest, AutostartIsAFlagOutsideTheDocument) {
     EXPECT_FALSE(store->autostart("a"));  // undefine drops the flag too
 }
 
-TEST_F(StoreTest, AtomicWriteReplacesWholeFiles) {
-    std::string p = dir_ + "/f";
-    ASSERT_TRUE(base::write_file_atomic(p, "old contents that are longer", 0640));
-    ASSERT_TRUE(base::write_file_atomic(p, "new", 0640));
-    EXPECT_EQ(*base::read_text_file(p), "new");
-    struct stat st {};
-    ASSERT_EQ(stat(p.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 0777, 0640u);
-    EXPECT_FALSE(base::write_file_atomic(dir_ + "/missing-dir/f", "x"));
-}
-
 }  // namespace
 }  // namespace kvmkit::daemon
