@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "guest_assets.hpp"
+#include "http/client.hpp"
 #include "kvmkitd_harness.hpp"
 #include "vm_process.hpp"
 
@@ -113,6 +114,43 @@ TEST(Kvmkitd, MalformedDefinitionsAreRefusedWithClearErrors) {
     EXPECT_EQ(list.out, "");  // nothing was stored
     auto unknown = d.cli({"start", "nosuchvm"});
     expect_one_line_error(unknown, "domain 'nosuchvm' is not defined");
+}
+
+// Requests from other clients than kvmkit: wrong shapes get a 4xx with a
+// JSON error, and the daemon goes on serving.
+TEST(Kvmkitd, MalformedRequestsGetA4xxAndTheDaemonGoesOn) {
+    REQUIRE_KVM();
+    KvmkitdFixture d;
+    START_DAEMON(d);
+    struct Case {
+        const char* method;
+        const char* path;
+        std::optional<http::Json> body;
+        int status;
+        const char* error;
+    } cases[] = {
+        {"PUT", "/api/v1/domain.start", http::Json{{"name", 5}}, 400, "string \"name\""},
+        {"PUT", "/api/v1/domain.start", std::nullopt, 400, "string \"name\""},
+        {"PUT", "/api/v1/domain.autostart", http::Json{{"name", "x"}, {"autostart", "yes"}}, 400, "true or false"},
+        {"PUT", "/api/v1/domain.define", http::Json::array(), 400, "expected a JSON object"},
+        {"GET", "/api/v1/domain.info", std::nullopt, 404, "is not defined"},
+        {"GET", "/api/v1/events?after=abc", std::nullopt, 400, ""},
+        {"GET", "/api/v1/events?timeout=99999", std::nullopt, 400, "timeout"},
+        {"GET", "/api/v1/nothing", std::nullopt, 404, ""},
+        {"DELETE", "/api/v1/domains", std::nullopt, 405, ""},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(std::string(c.method) + " " + c.path);
+        auto r = http::request(d.socket(), c.method, c.path, c.body, 10s);
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_EQ(r->status, c.status) << r->body;
+        EXPECT_TRUE(r->json.is_object() && r->json.contains("error")) << r->body;
+        EXPECT_NE(r->error_message().find(c.error), std::string::npos) << r->body;
+    }
+    auto raw = http::exchange_raw(d.socket(), "GARBAGE\r\n\r\n", 10s);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(raw->rfind("HTTP/1.1 4", 0), 0u) << *raw;
+    EXPECT_CLI_OK(d.cli({"list"}));
 }
 
 TEST(Kvmkitd, DefineStoresAtomicallyAndDumpconfigRoundTrips) {
