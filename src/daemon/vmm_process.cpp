@@ -48,7 +48,10 @@ Result<VmmProcess> VmmProcess::spawn(const std::string& vmm_path, const std::vec
     if (!log) return base::fail_errno("open log '" + paths.log_file + "'");
     base::UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!null) return base::fail_errno("open /dev/null");
-    int report[2];  // exec failure -> errno through a CLOEXEC pipe
+    // The child writes its own pid file before exec: were kvmkitd killed
+    // right after fork, the VM would still be found and re-adopted.
+    const std::string pid_tmp = paths.pid_file + ".tmp";
+    int report[2];  // pid-file or exec failure -> errno through a CLOEXEC pipe
     if (::pipe2(report, O_CLOEXEC) < 0) return base::fail_errno("pipe");
     base::UniqueFd report_r(report[0]), report_w(report[1]);
 
@@ -69,8 +72,24 @@ Result<VmmProcess> VmmProcess::spawn(const std::string& vmm_path, const std::vec
             ::fcntl(3, F_SETFD, FD_CLOEXEC);
         }
         ::close_range(4, ~0u, 0);
+        // Only async-signal-safe calls here: format the pid by hand.
+        char digits[16];
+        int len = 0;
+        for (pid_t v = ::getpid(); v > 0 || len == 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
+        char text[18];
+        for (int i = 0; i < len; ++i) text[i] = digits[len - 1 - i];
+        text[len] = '\n';
+        int e = 0;
+        int pf = ::open(pid_tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (pf < 0 || ::write(pf, text, len + 1) != len + 1 || ::fsync(pf) < 0 ||
+            ::rename(pid_tmp.c_str(), paths.pid_file.c_str()) < 0) {
+            e = errno;
+            (void)!::write(3, &e, sizeof e);
+            ::_exit(127);
+        }
+        ::close(pf);
         ::execv(vmm_path.c_str(), argv.data());
-        int e = errno;
+        e = errno;
         (void)!::write(3, &e, sizeof e);
         ::_exit(127);
     }
@@ -81,7 +100,9 @@ Result<VmmProcess> VmmProcess::spawn(const std::string& vmm_path, const std::vec
     while (n < 0 && errno == EINTR);
     if (n == sizeof child_errno) {
         ::waitpid(pid, nullptr, 0);
-        return base::fail_errno("exec '" + vmm_path + "'", child_errno);
+        ::unlink(paths.pid_file.c_str());
+        ::unlink(pid_tmp.c_str());
+        return base::fail_errno("start '" + vmm_path + "' (pid file " + paths.pid_file + ")", child_errno);
     }
     VmmProcess p;
     p.pid_ = pid;
@@ -92,11 +113,6 @@ Result<VmmProcess> VmmProcess::spawn(const std::string& vmm_path, const std::vec
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
         return base::fail_errno("pidfd_open", e);
-    }
-    if (auto r = base::write_file_atomic(paths.pid_file, std::to_string(pid) + "\n", 0644); !r) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return base::unexpected(r.error());
     }
     return p;
 }

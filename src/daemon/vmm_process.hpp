@@ -24,7 +24,8 @@ struct ExitInfo {
 class VmmProcess {
 public:
     // fork + exec `vmm_path` in its own session, stdout/stderr appended to the
-    // log, stdin /dev/null; writes the pid file. `args` follow argv[0].
+    // log, stdin /dev/null; the child writes the pid file before it execs.
+    // `args` follow argv[0].
     static base::Result<VmmProcess> spawn(const std::string& vmm_path, const std::vector<std::string>& args,
                                           const RunPaths& paths);
     // Reads the pid file and checks that the pid is a live kvmkit-vmm serving
