@@ -36,23 +36,10 @@ TEST(ConsoleTty, CtrlAXQuitsAndRestoresTheTerminal) {
     EXPECT_FALSE(t.c_lflag & ICANON);
 
     ASSERT_EQ(write(master, "\x01x", 2), 2);
-    int status = 0;
-    pid_t r = 0;
-    for (int i = 0; i < 300 && r == 0; ++i) {
-        r = waitpid(pid, &status, WNOHANG);
-        if (r == 0) {
-            std::string drain;
-            read_fd_until(master, drain, "\x7f\x7f", std::chrono::seconds(0));
-            usleep(100 * 1000);
-        }
-    }
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        FAIL() << "Ctrl-A x did not end the VMM";
-    }
-    EXPECT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    auto status = wait_pty_child(pid, master, std::chrono::seconds(30));
+    ASSERT_TRUE(status) << "Ctrl-A x did not end the VMM";
+    EXPECT_TRUE(WIFEXITED(*status));
+    EXPECT_EQ(WEXITSTATUS(*status), 0);
     // ... and put the terminal back as it found it.
     termios after{};
     ASSERT_EQ(tcgetattr(master, &after), 0);

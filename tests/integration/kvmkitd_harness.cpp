@@ -13,64 +13,26 @@
 #include <sstream>
 #include <thread>
 
+#include "vm_process.hpp"
+
 namespace kvmkit::test {
 
 using namespace std::chrono_literals;
 
 CliResult run_kvmkit(const std::vector<std::string>& args, std::chrono::seconds timeout, const std::string& input,
                      const std::vector<std::string>& env, bool as_nobody) {
+    std::vector<std::string> argv;
+    if (as_nobody) argv = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    argv.push_back(KVMKIT_BIN);
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto p = VmProcess::command(argv, env);
+    p.send(input);
+    p.close_stdin();
     CliResult res;
-    int in[2], out[2], err[2];
-    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) abort();
-    std::vector<std::string> argv_s;
-    if (as_nobody) argv_s = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
-    argv_s.push_back(KVMKIT_BIN);
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
-        std::vector<char*> argv;
-        for (auto& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    signal(SIGPIPE, SIG_IGN);
-    if (!input.empty()) (void)!write(in[1], input.data(), input.size());
-    close(in[1]);
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool out_open = true, err_open = true;
-    char buf[4096];
-    while (out_open || err_open) {
-        pollfd fds[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            kill(-pid, SIGKILL);
-            break;
-        }
-        if (poll(fds, 2, static_cast<int>(std::min<long>(left.count(), 1000))) < 0 && errno != EINTR) break;
-        for (int i = 0; i < 2; ++i) {
-            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n <= 0)
-                (i == 0 ? out_open : err_open) = false;
-            else
-                (i == 0 ? res.out : res.err).append(buf, n);
-        }
-    }
-    close(out[0]);
-    close(err[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    bool timed_out = std::chrono::steady_clock::now() >= deadline;
-    res.code = timed_out ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    auto code = p.wait_exit(timeout);  // on time-out the destructor kills it
+    res.code = code ? *code : -1;
+    res.out = p.output();
+    res.err = p.errors();
     return res;
 }
 

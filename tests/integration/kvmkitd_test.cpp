@@ -330,22 +330,9 @@ TEST(Kvmkitd, ConsoleOnATerminalIsRawAndCtrlRightBracketDetaches) {
     EXPECT_FALSE(t.c_lflag & ECHO);
     EXPECT_FALSE(t.c_lflag & ICANON);
     ASSERT_EQ(write(master, "\x1d", 1), 1);
-    int status = 0;
-    pid_t r = 0;
-    for (int i = 0; i < 300 && r == 0; ++i) {
-        r = waitpid(pid, &status, WNOHANG);
-        if (r == 0) {
-            std::string drain;
-            read_fd_until(master, drain, "\x7f\x7f", 0s);
-            std::this_thread::sleep_for(100ms);
-        }
-    }
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        FAIL() << "Ctrl-] did not detach";
-    }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    auto status = wait_pty_child(pid, master, 30s);
+    ASSERT_TRUE(status) << "Ctrl-] did not detach";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
     termios after{};
     ASSERT_EQ(tcgetattr(master, &after), 0);
     EXPECT_TRUE(after.c_lflag & ECHO);

@@ -171,6 +171,22 @@ bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chr
     return true;
 }
 
+std::optional<int> wait_pty_child(pid_t pid, int fd, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return std::nullopt;
+        }
+        std::string drain;
+        read_fd_until(fd, drain, "\x7f\x7f", std::chrono::seconds(0));
+        std::this_thread::sleep_for(100ms);
+    }
+    return status;
+}
+
 bool kvm_available(std::string& why) {
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {

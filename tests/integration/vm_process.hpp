@@ -61,6 +61,11 @@ size_t count_of(const std::string& text, const std::string& needle);
 // on timeout or end of file.
 bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout);
 
+// Waits up to `timeout` for child `pid` to exit while draining the pty
+// master `fd` (a full pty would block it). Returns its wait status, or
+// nullopt after killing it when it did not exit in time.
+std::optional<int> wait_pty_child(pid_t pid, int fd, std::chrono::seconds timeout);
+
 // True when /dev/kvm can be opened; otherwise sets `why`.
 bool kvm_available(std::string& why);
 
