@@ -101,13 +101,13 @@ base::Result<ResponseHead> read_head(int fd, std::string& buffer, Clock::time_po
 }  // namespace
 
 std::string ClientResponse::error_message() const {
-    if (json.is_object() && json.contains("error") && json["error"].is_string()) return json["error"].get<std::string>();
+    if (json.is_object() && json.contains("error") && json["error"].is_string())
+        return json["error"].get<std::string>();
     return "HTTP " + std::to_string(status);
 }
 
-base::Result<ClientResponse> request(const std::string& socket_path, const std::string& method,
-                                     const std::string& path, const std::optional<Json>& body,
-                                     std::chrono::milliseconds timeout) {
+base::Result<ClientResponse> request(const std::string& socket_path, const std::string& method, const std::string& path,
+                                     const std::optional<Json>& body, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     std::string what = method + " " + path;
     base::UniqueFd fd = TRY(connect_unix(socket_path, timeout, /*nonblocking=*/true));
@@ -145,8 +145,8 @@ base::Result<ClientResponse> request(const std::string& socket_path, const std::
     return r;
 }
 
-base::Result<ClientResponse> stream(const std::string& socket_path, const std::string& method,
-                                    const std::string& path, const std::optional<Json>& body,
+base::Result<ClientResponse> stream(const std::string& socket_path, const std::string& method, const std::string& path,
+                                    const std::optional<Json>& body,
                                     const std::function<bool(const std::string& line)>& on_line,
                                     std::chrono::milliseconds idle_timeout) {
     std::string what = method + " " + path;

@@ -5,9 +5,8 @@
 
 #include <functional>
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace kvmkit::http {
 
@@ -15,9 +14,9 @@ using Json = nlohmann::json;
 using Headers = std::map<std::string, std::string>;  // lower-case name -> value
 
 struct Request {
-    std::string method;  // "GET", "PUT", ... as sent (methods are case-sensitive)
-    std::string path;    // target without the query string, e.g. "/api/v1/vm.info"
-    std::string query;   // after '?', undecoded; empty if none
+    std::string method;     // "GET", "PUT", ... as sent (methods are case-sensitive)
+    std::string path;       // target without the query string, e.g. "/api/v1/vm.info"
+    std::string query;      // after '?', undecoded; empty if none
     int minor_version = 1;  // HTTP/1.<minor>
     Headers headers;
     std::string body;
@@ -29,8 +28,8 @@ struct Request {
 
 struct Response {
     int status = 200;
-    Headers headers;    // extra headers; Content-Length/Content-Type are added
-    std::string body;   // serialized body (JSON text, or empty)
+    Headers headers;   // extra headers; Content-Length/Content-Type are added
+    std::string body;  // serialized body (JSON text, or empty)
     // Runs on the server's thread once the response has been written out in
     // full (e.g. "exit the process after acknowledging vmm.shutdown").
     std::function<void()> on_sent;

@@ -11,8 +11,21 @@ namespace {
 bool is_tchar(char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~':
             return true;
         default:
             return false;
@@ -200,7 +213,8 @@ base::Result<ResponseHead> parse_response_head(std::string_view head) {
         return base::fail("malformed response status line");
     int status = 0;
     auto [end, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
-    if (ec != std::errc() || end != line.data() + 12 || status < 100) return base::fail("malformed response status code");
+    if (ec != std::errc() || end != line.data() + 12 || status < 100)
+        return base::fail("malformed response status code");
     ResponseHead h;
     h.status = status;
     if (auto err = parse_header_lines(lines, 1000, h.headers); !err.empty()) return base::fail("response: " + err);

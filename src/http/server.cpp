@@ -149,11 +149,12 @@ private:
         while (!out_.empty() && !closed_) {
             Pending& p = out_.front();
             if (p.offset < p.bytes.size()) {
-                ssize_t n = send(fd_.get(), p.bytes.data() + p.offset, p.bytes.size() - p.offset, MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n =
+                    send(fd_.get(), p.bytes.data() + p.offset, p.bytes.size() - p.offset, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                     if (errno == EINTR) continue;
                     if (errno != EAGAIN && errno != EWOULDBLOCK) reset_ = true;  // EPIPE, ECONNRESET
-                    return;  // EPOLLOUT (edge) resumes us
+                    return;                                                      // EPOLLOUT (edge) resumes us
                 }
                 p.offset += size_t(n);
                 if (p.offset < p.bytes.size()) continue;
@@ -170,12 +171,12 @@ private:
     RequestParser parser_;
     std::deque<Pending> out_;
     uint64_t sequence_ = 0;
-    bool busy_ = false;         // a handler has not answered yet
-    bool streaming_ = false;    // a streamed body is being written
+    bool busy_ = false;       // a handler has not answered yet
+    bool streaming_ = false;  // a streamed body is being written
     bool keep_alive_ = true;
     bool close_after_ = false;  // close once the output has drained
     bool peer_eof_ = false;
-    bool reset_ = false;        // unusable: close at once, drop output
+    bool reset_ = false;  // unusable: close at once, drop output
     bool in_pump_ = false;
     bool closed_ = false;
 };

@@ -29,7 +29,7 @@ base::Result<sockaddr_un> make_address(const std::string& path) {
 
 // Removes `path` if it is a socket nobody listens on any more.
 base::Result<void> remove_stale_socket(const std::string& path, const sockaddr_un& addr) {
-    struct stat st{};
+    struct stat st {};
     if (lstat(path.c_str(), &st) < 0) {
         if (errno == ENOENT) return base::ok();
         return base::fail_errno("stat '" + path + "'");

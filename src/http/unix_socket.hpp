@@ -14,8 +14,8 @@
 namespace kvmkit::http {
 
 struct ListenOptions {
-    mode_t mode = 0600;             // permission bits of the socket file
-    std::optional<gid_t> group;     // chown to this group (with mode 0660, a read-only group)
+    mode_t mode = 0600;          // permission bits of the socket file
+    std::optional<gid_t> group;  // chown to this group (with mode 0660, a read-only group)
     int backlog = 32;
 };
 

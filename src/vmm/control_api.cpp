@@ -11,7 +11,9 @@ http::Response answer(const ControlResult& r) {
 
 // Action endpoints take no body, but tools (Cloud Hypervisor's ch-remote,
 // curl -d '{}') may send an empty JSON object: accept {} and nothing else.
-bool body_acceptable(const http::Request& req) { return req.json.is_null() || req.json == http::Json::object(); }
+bool body_acceptable(const http::Request& req) {
+    return req.json.is_null() || req.json == http::Json::object();
+}
 
 http::Response bad_body(const http::Request& req) {
     return http::Response::error(400, req.path + " takes no request body");
@@ -22,15 +24,12 @@ http::Response bad_body(const http::Request& req) {
 http::Router make_control_router(ControlTarget& t) {
     http::Router r;
     const std::string v1 = "/api/v1/";
-    r.add("GET", v1 + "vmm.ping", [&t](const http::Request&, const http::Context&) {
-        return http::Response::json(200, t.ping());
-    });
-    r.add("GET", v1 + "vm.info", [&t](const http::Request&, const http::Context&) {
-        return http::Response::json(200, t.info());
-    });
-    r.add("GET", v1 + "vm.counters", [&t](const http::Request&, const http::Context&) {
-        return http::Response::json(200, t.counters());
-    });
+    r.add("GET", v1 + "vmm.ping",
+          [&t](const http::Request&, const http::Context&) { return http::Response::json(200, t.ping()); });
+    r.add("GET", v1 + "vm.info",
+          [&t](const http::Request&, const http::Context&) { return http::Response::json(200, t.info()); });
+    r.add("GET", v1 + "vm.counters",
+          [&t](const http::Request&, const http::Context&) { return http::Response::json(200, t.counters()); });
     auto action = [&r, &v1](const std::string& name, std::function<ControlResult()> fn) {
         r.add("PUT", v1 + name, [fn](const http::Request& req, const http::Context&) {
             if (!body_acceptable(req)) return bad_body(req);

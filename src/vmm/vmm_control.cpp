@@ -34,6 +34,7 @@ void VmmControl::finish() {
     {
         std::lock_guard lock(mutex_);
         terminating_ = true;
+        finished_ = true;
         pending.swap(pending_shutdowns_);
     }
     if (pending.empty()) return;
@@ -42,26 +43,30 @@ void VmmControl::finish() {
     answered_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return answered_ >= pending.size(); });
 }
 
-ControlResult VmmControl::no_vm() const { return ControlResult::fail(409, "the VM is not running (shutting down or rebooting)"); }
+ControlResult VmmControl::no_vm() const {
+    return ControlResult::fail(409, "the VM is not running (shutting down or rebooting)");
+}
 
 http::Json VmmControl::ping() {
-    return {{"version", KVMKIT_VERSION}, {"build_version", KVMKIT_VERSION}, {"pid", ::getpid()}, {"features", http::Json::array()}};
+    return {{"version", KVMKIT_VERSION},
+            {"build_version", KVMKIT_VERSION},
+            {"pid", ::getpid()},
+            {"features", http::Json::array()}};
 }
 
 http::Json VmmControl::info() {
     std::lock_guard lock(mutex_);
     std::string state = !machine_ ? "shutdown" : machine_->paused() ? "paused" : "running";
-    return {{"state", state},
-            {"config", http::Json::parse(vm_config_to_json(config_))},
-            {"memory", config_.memory},
-            {"cpus", config_.cpus},
-            {"boots", boots_},
-            {"pid", ::getpid()}};
+    return {{"state", state},           {"config", http::Json::parse(vm_config_to_json(config_))},
+            {"memory", config_.memory}, {"cpus", config_.cpus},
+            {"boots", boots_},          {"pid", ::getpid()}};
 }
 
 http::Json VmmControl::counters() {
     std::lock_guard lock(mutex_);
-    http::Json out = {{"boot", boots_}, {"exits", http::Json::object()}, {"vcpus", http::Json::array()},
+    http::Json out = {{"boot", boots_},
+                      {"exits", http::Json::object()},
+                      {"vcpus", http::Json::array()},
                       {"devices", http::Json::array()}};
     if (!machine_) return out;
     const ExitCounters& exits = machine_->exit_counters();
@@ -106,10 +111,16 @@ ControlResult VmmControl::reboot() {
 }
 
 void VmmControl::shutdown(bool vmm, std::function<void(ControlResult)> stopped) {
-    std::lock_guard lock(mutex_);
-    terminating_ = true;
-    pending_shutdowns_.push_back(std::move(stopped));
-    if (machine_) machine_->request_stop(StopReason::UserQuit, vmm ? "vmm.shutdown" : "vm.shutdown");
+    {
+        std::lock_guard lock(mutex_);
+        terminating_ = true;
+        if (!finished_) {
+            pending_shutdowns_.push_back(std::move(stopped));
+            if (machine_) machine_->request_stop(StopReason::UserQuit, vmm ? "vmm.shutdown" : "vm.shutdown");
+            return;
+        }
+    }
+    stopped(ControlResult::ok());  // the VM is already down; the process is exiting
 }
 
 void VmmControl::shutdown_answered() {

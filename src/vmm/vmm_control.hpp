@@ -49,9 +49,10 @@ private:
 
     const VmConfig config_;
     std::mutex mutex_;
-    Machine* machine_ = nullptr;  // guarded by mutex_
-    bool terminating_ = false;    // guarded by mutex_
-    uint64_t boots_ = 0;          // guarded by mutex_
+    Machine* machine_ = nullptr;                                         // guarded by mutex_
+    bool terminating_ = false;                                           // guarded by mutex_
+    bool finished_ = false;  // finish() ran: the VM is down for good; guarded by mutex_
+    uint64_t boots_ = 0;                                                 // guarded by mutex_
     std::vector<std::function<void(ControlResult)>> pending_shutdowns_;  // guarded by mutex_
 
     std::mutex answered_mutex_;  // a leaf

@@ -30,8 +30,8 @@ public:
     ApiVm(const std::string& cmdline, std::vector<std::string> extra = {}, bool console_socket = false) {
         api_ = dir_.path() + "/api.sock";
         console_ = dir_.path() + "/console.sock";
-        std::vector<std::string> args = {"--kernel", testguest_elf(), "--memory", "64M", "--cmdline", cmdline,
-                                         "--api-socket", api_};
+        std::vector<std::string> args = {"--kernel",  testguest_elf(), "--memory",     "64M",
+                                         "--cmdline", cmdline,         "--api-socket", api_};
         if (console_socket) args.insert(args.end(), {"--console-socket", console_});
         args.insert(args.end(), extra.begin(), extra.end());
         vm_ = std::make_unique<VmProcess>(args);
@@ -94,7 +94,7 @@ TEST(ControlApi, PingAndInfoDescribeTheVm) {
     EXPECT_EQ(info.json["config"]["kernel"], testguest_elf());
     EXPECT_EQ(info.json["config"]["cmdline"], "tests=none tick=200");
 
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(v.api_path().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);  // root-only, as the daemon expects
 }
@@ -360,7 +360,8 @@ public:
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             if (got_.find(needle, from) != std::string::npos) return true;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             pollfd p{fd_.get(), POLLIN, 0};
             if (poll(&p, 1, int(std::min<long>(left.count(), 1000))) <= 0) continue;
@@ -370,7 +371,9 @@ public:
             got_.append(buf, size_t(n));
         }
     }
-    void send_text(const std::string& s) { ASSERT_EQ(::send(fd_.get(), s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
+    void send_text(const std::string& s) {
+        ASSERT_EQ(::send(fd_.get(), s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size()));
+    }
     const std::string& got() const { return got_; }
     void close() { fd_.reset(); }
 

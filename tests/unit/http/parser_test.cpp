@@ -77,12 +77,10 @@ TEST_P(RequestParserRejects, WithTheRightStatus) {
 INSTANTIATE_TEST_SUITE_P(
     Malformed, RequestParserRejects,
     ::testing::Values(
-        BadCase{"garbage", "\x16\x03\x01garbage\r\n\r\n", 400},
-        BadCase{"two_words", "GET /\r\n\r\n", 400},
+        BadCase{"garbage", "\x16\x03\x01garbage\r\n\r\n", 400}, BadCase{"two_words", "GET /\r\n\r\n", 400},
         BadCase{"four_words", "GET / HTTP/1.1 x\r\n\r\n", 400},
         BadCase{"relative_target", "GET api HTTP/1.1\r\n\r\n", 400},
-        BadCase{"bad_version", "GET / HTTP/x.y\r\n\r\n", 400},
-        BadCase{"http2", "GET / HTTP/2.0\r\n\r\n", 505},
+        BadCase{"bad_version", "GET / HTTP/x.y\r\n\r\n", 400}, BadCase{"http2", "GET / HTTP/2.0\r\n\r\n", 505},
         BadCase{"bad_method", "G(T / HTTP/1.1\r\n\r\n", 400},
         BadCase{"no_colon", "GET / HTTP/1.1\r\nHost x\r\n\r\n", 400},
         BadCase{"space_before_colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
@@ -120,7 +118,9 @@ TEST(ResponseHead, ParsesStatusAndHeaders) {
 
 TEST(Serialize, AddsLengthAndTypeButNotFor204) {
     std::string s = serialize(Response::error(404, "nope"), false);
-    EXPECT_EQ(s, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"error\":\"nope\"}");
+    EXPECT_EQ(
+        s,
+        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"error\":\"nope\"}");
     EXPECT_EQ(serialize(Response::no_content(), true), "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
 }
 

@@ -127,7 +127,7 @@ TEST_F(ServerTest, BodyOfTheWrongShapeIs400) {
 }
 
 TEST_F(ServerTest, GarbageGets400JsonAndTheServerGoesOn) {
-    auto out = exchange_raw(path_, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 18));
+    auto out = exchange_raw(path_, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16));
     ASSERT_TRUE(out) << out.error().message();
     EXPECT_EQ(out->rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << *out;
     EXPECT_NE(out->find("{\"error\":"), std::string::npos);
@@ -233,10 +233,13 @@ TEST_F(ServerTest, OnSentRunsAfterTheResponse) {
 
 TEST_F(ServerTest, StreamDeliversLines) {
     std::vector<std::string> lines;
-    auto r = stream(path_, "GET", "/events", std::nullopt, [&](const std::string& l) {
-        lines.push_back(l);
-        return true;
-    }, 5s);
+    auto r = stream(
+        path_, "GET", "/events", std::nullopt,
+        [&](const std::string& l) {
+            lines.push_back(l);
+            return true;
+        },
+        5s);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->status, 200);
     ASSERT_EQ(lines.size(), 3u);

@@ -18,7 +18,7 @@ TEST(ListenUnix, SetsTheMode) {
         options.mode = mode;
         auto fd = listen_unix(path, options);
         ASSERT_TRUE(fd) << fd.error().message();
-        struct stat st{};
+        struct stat st {};
         ASSERT_EQ(stat(path.c_str(), &st), 0);
         EXPECT_TRUE(S_ISSOCK(st.st_mode));
         EXPECT_EQ(st.st_mode & 0777, mode);
@@ -34,7 +34,7 @@ TEST(ListenUnix, SetsTheGroup) {
     options.group = gid;
     auto fd = listen_unix(path, options);
     ASSERT_TRUE(fd) << fd.error().message();
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_gid, gid);
 }
@@ -42,8 +42,11 @@ TEST(ListenUnix, SetsTheGroup) {
 TEST(ListenUnix, ReplacesAStaleSocket) {
     testing::TempDir dir;
     std::string path = dir.file("s.sock");
-    { auto fd = listen_unix(path); ASSERT_TRUE(fd); }  // closed: the file stays, nobody listens
-    struct stat st{};
+    {
+        auto fd = listen_unix(path);
+        ASSERT_TRUE(fd);
+    }  // closed: the file stays, nobody listens
+    struct stat st {};
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     auto again = listen_unix(path);
     ASSERT_TRUE(again) << again.error().message();

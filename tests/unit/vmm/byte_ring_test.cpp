@@ -1,7 +1,6 @@
 #include "vmm/byte_ring.hpp"
 
 #include <gtest/gtest.h>
-
 #include <linux/kvm.h>
 
 #include "vmm/exit_counters.hpp"
@@ -9,7 +8,9 @@
 namespace kvmkit::vmm {
 namespace {
 
-std::span<const uint8_t> bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+std::span<const uint8_t> bytes(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 
 TEST(ByteRing, KeepsEverythingUntilFull) {
     ByteRing r(8);

@@ -58,9 +58,7 @@ protected:
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
-    void write(const std::string& s) {
-        console_.write_output({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
-    }
+    void write(const std::string& s) { console_.write_output({reinterpret_cast<const uint8_t*>(s.data()), s.size()}); }
     // Reads until `n` bytes arrived or nothing came for `idle`.
     static std::string read_some(int fd, size_t n, std::chrono::milliseconds idle = 1000ms) {
         std::string out;
@@ -76,7 +74,7 @@ protected:
     }
 
     std::string dir_, path_;
-    RecordingPort port_;      // outlives console_ (members die in reverse order)
+    RecordingPort port_;  // outlives console_ (members die in reverse order)
     Console console_{nullptr};
 };
 
