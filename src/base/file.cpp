@@ -1,6 +1,7 @@
 #include "base/file.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,55 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t limit) {
 Result<std::string> read_text_file(const std::string& path, size_t limit) {
     auto bytes = TRY(read_file(path, limit));
     return std::string(bytes.begin(), bytes.end());
+}
+
+Result<void> write_file_atomic(const std::string& path, const std::string& contents, unsigned mode) {
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    {
+        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+        if (!fd) return fail_errno("create '" + tmp + "'");
+        size_t done = 0;
+        while (done < contents.size()) {
+            ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                int e = errno;
+                ::unlink(tmp.c_str());
+                return fail_errno("write '" + tmp + "'", e);
+            }
+            done += n;
+        }
+        if (::fchmod(fd.get(), mode) < 0 || ::fsync(fd.get()) < 0) {
+            int e = errno;
+            ::unlink(tmp.c_str());
+            return fail_errno("fsync '" + tmp + "'", e);
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        return fail_errno("rename '" + tmp + "' to '" + path + "'", e);
+    }
+    // The rename is durable only once the directory entry is on disk.
+    UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d || ::fsync(d.get()) < 0) return fail_errno("fsync directory '" + dir + "'");
+    return ok();
+}
+
+std::string sibling_executable(const std::string& name) {
+    char self[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        std::string dir(self);
+        dir = dir.substr(0, dir.rfind('/'));
+        // Next to it, or in ../bin (kvmkitd installed in sbin/, kvmkit-vmm in bin/).
+        for (const std::string& p : {dir + "/" + name, dir + "/../bin/" + name})
+            if (::access(p.c_str(), X_OK) == 0) return p;
+    }
+    return name;
 }
 
 Result<uint64_t> parse_size(const std::string& text) {

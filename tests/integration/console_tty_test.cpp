@@ -16,22 +16,6 @@
 namespace kvmkit::test {
 namespace {
 
-// Reads from the pty master until `needle` appears or the deadline passes.
-bool read_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (buf.find(needle) == std::string::npos) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return false;
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-        char tmp[512];
-        ssize_t n = read(fd, tmp, sizeof tmp);
-        if (n <= 0) return false;
-        buf.append(tmp, n);
-    }
-    return true;
-}
-
 TEST(ConsoleTty, CtrlAXQuitsAndRestoresTheTerminal) {
     REQUIRE_KVM();
     int master = -1;
@@ -44,7 +28,7 @@ TEST(ConsoleTty, CtrlAXQuitsAndRestoresTheTerminal) {
         _exit(127);
     }
     std::string out;
-    ASSERT_TRUE(read_until(master, out, "KT: DONE", std::chrono::seconds(120))) << out;
+    ASSERT_TRUE(read_fd_until(master, out, "KT: DONE", std::chrono::seconds(120))) << out;
     // The child switched the terminal to raw mode: no echo, no canonical input.
     termios t{};
     ASSERT_EQ(tcgetattr(master, &t), 0);
@@ -52,23 +36,10 @@ TEST(ConsoleTty, CtrlAXQuitsAndRestoresTheTerminal) {
     EXPECT_FALSE(t.c_lflag & ICANON);
 
     ASSERT_EQ(write(master, "\x01x", 2), 2);
-    int status = 0;
-    pid_t r = 0;
-    for (int i = 0; i < 300 && r == 0; ++i) {
-        r = waitpid(pid, &status, WNOHANG);
-        if (r == 0) {
-            std::string drain;
-            read_until(master, drain, "\x7f\x7f", std::chrono::seconds(0));
-            usleep(100 * 1000);
-        }
-    }
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        FAIL() << "Ctrl-A x did not end the VMM";
-    }
-    EXPECT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    auto status = wait_pty_child(pid, master, std::chrono::seconds(30));
+    ASSERT_TRUE(status) << "Ctrl-A x did not end the VMM";
+    EXPECT_TRUE(WIFEXITED(*status));
+    EXPECT_EQ(WEXITSTATUS(*status), 0);
     // ... and put the terminal back as it found it.
     termios after{};
     ASSERT_EQ(tcgetattr(master, &after), 0);

@@ -10,8 +10,24 @@
 
 namespace kvmkit::test {
 
+namespace {
+// `wrapper... kvmkit run args...`
+std::vector<std::string> run_argv(std::vector<std::string> args, std::vector<std::string> wrapper) {
+    args.insert(args.begin(), {KVMKIT_BIN, "run"});
+    args.insert(args.begin(), wrapper.begin(), wrapper.end());
+    return args;
+}
+}  // namespace
+
 VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env,
-                     std::vector<std::string> wrapper) {
+                     std::vector<std::string> wrapper)
+    : VmProcess(Argv{}, run_argv(std::move(args), std::move(wrapper)), std::move(extra_env)) {}
+
+VmProcess VmProcess::command(std::vector<std::string> argv, std::vector<std::string> extra_env) {
+    return VmProcess(Argv{}, std::move(argv), std::move(extra_env));
+}
+
+VmProcess::VmProcess(Argv, std::vector<std::string> args, std::vector<std::string> extra_env) {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) abort();
     pid_ = fork();
@@ -22,15 +38,9 @@ VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> ext
         dup2(err[1], 2);
         for (auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
         std::vector<char*> argv;
-        for (auto& w : wrapper) argv.push_back(const_cast<char*>(w.c_str()));
-        argv.push_back(const_cast<char*>(KVMKIT_BIN));
-        argv.push_back(const_cast<char*>("run"));
         for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        if (wrapper.empty())
-            execv(KVMKIT_BIN, argv.data());
-        else
-            execvp(argv[0], argv.data());
+        execvp(argv[0], argv.data());  // a path, or a wrapper such as "ip" from PATH
         _exit(127);
     }
     close(in[0]);
@@ -105,7 +115,9 @@ void VmProcess::close_stdin() {
     in_fd_ = -1;
 }
 
-void VmProcess::signal(int sig) { kill(pid_, sig); }
+void VmProcess::signal(int sig) {
+    kill(pid_, sig);
+}
 
 std::optional<int> VmProcess::wait_exit(std::chrono::milliseconds timeout) {
     if (exit_code_) return exit_code_;
@@ -145,6 +157,37 @@ size_t count_of(const std::string& text, const std::string& needle) {
     size_t n = 0;
     for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
     return n;
+}
+
+bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buf.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char tmp[512];
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n <= 0) return false;
+        buf.append(tmp, n);
+    }
+    return true;
+}
+
+std::optional<int> wait_pty_child(pid_t pid, int fd, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return std::nullopt;
+        }
+        std::string drain;
+        read_fd_until(fd, drain, "\x7f\x7f", std::chrono::seconds(0));
+        std::this_thread::sleep_for(100ms);
+    }
+    return status;
 }
 
 bool kvm_available(std::string& why) {

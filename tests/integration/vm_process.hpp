@@ -22,6 +22,8 @@ public:
     // the wrapper must exec the command in its own process (ip netns exec does).
     explicit VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env = {},
                        std::vector<std::string> wrapper = {});
+    // Starts `argv` (argv[0] is the program's path) the same way, e.g. `kvmkit console NAME`.
+    static VmProcess command(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
     ~VmProcess();
 
     // Waits until the console output contains `needle`; returns false on
@@ -35,11 +37,13 @@ public:
     // Waits for exit; returns the exit code (128+signal when killed), nullopt on timeout.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
-    std::string output() const;   // guest console (stdout)
-    std::string errors() const;   // VMM log (stderr)
+    std::string output() const;  // guest console (stdout)
+    std::string errors() const;  // VMM log (stderr)
     pid_t pid() const { return pid_; }
 
 private:
+    struct Argv {};
+    VmProcess(Argv, std::vector<std::string> argv, std::vector<std::string> extra_env);
     void pump();  // reader thread: drains stdout/stderr into the buffers
 
     pid_t pid_ = -1;
@@ -56,13 +60,22 @@ std::optional<std::string> line_after(const std::string& text, const std::string
 // Number of occurrences of `needle`.
 size_t count_of(const std::string& text, const std::string& needle);
 
+// Reads `fd` (e.g. a pty master) into `buf` until it contains `needle`; false
+// on timeout or end of file.
+bool read_fd_until(int fd, std::string& buf, const std::string& needle, std::chrono::seconds timeout);
+
+// Waits up to `timeout` for child `pid` to exit while draining the pty
+// master `fd` (a full pty would block it). Returns its wait status, or
+// nullopt after killing it when it did not exit in time.
+std::optional<int> wait_pty_child(pid_t pid, int fd, std::chrono::seconds timeout);
+
 // True when /dev/kvm can be opened; otherwise sets `why`.
 bool kvm_available(std::string& why);
 
-#define REQUIRE_KVM()                                                      \
-    do {                                                                   \
-        std::string why_;                                                  \
-        if (!::kvmkit::test::kvm_available(why_)) GTEST_SKIP() << why_;    \
+#define REQUIRE_KVM()                                                   \
+    do {                                                                \
+        std::string why_;                                               \
+        if (!::kvmkit::test::kvm_available(why_)) GTEST_SKIP() << why_; \
     } while (0)
 
 }  // namespace kvmkit::test
