@@ -58,6 +58,78 @@ def proc_stat_cpu_s(pid):
         return None
 
 
+def thread_cpu_ns(pid):
+    """{tid: run time in ns} of the live threads of pid, from schedstat."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[int(tid)] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+KVM_RUN = 0xae80
+
+
+def find_vcpu_tids(pid, rounds=20, pause=0.002):
+    """The threads of pid seen inside the KVM_RUN ioctl (/proc/<tid>/syscall:
+    "16 <fd> 0xae80 ...") in `rounds` looks: the vCPU threads, whatever the
+    VMM names them.  A thread on a CPU at that moment shows "running", hence
+    the repeated looks.  KVM's own worker task (kvm-nx-lpage-recovery) also
+    shows KVM_RUN's ioctl and is left out."""
+    found = set()
+    for i in range(rounds):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            break
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                    call = f.read().split()
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if len(call) > 2 and call[0] == "16" and int(call[2], 16) == KVM_RUN and not comm.startswith("kvm-"):
+                found.add(int(tid))
+        if i + 1 < rounds:
+            time.sleep(pause)
+    return found
+
+
+class CpuSample:
+    """The CPU a VMM process has used up to now: in all (/proc/<pid>/stat) and
+    per live thread (schedstat)."""
+
+    def __init__(self, pid):
+        self.total_s = proc_stat_cpu_s(pid)
+        self.threads = thread_cpu_ns(pid)
+
+    def until(self, later, vcpus):
+        """(all threads, vCPU threads, the other threads) in seconds from this
+        sample to a later one.  The split comes from schedstat of the threads
+        alive at the later sample (a thread that exited in between is lost
+        from "other"); None where unknown."""
+        total = None if later.total_s is None or self.total_s is None else later.total_s - self.total_s
+        if not later.threads:
+            return total, None, None
+        vcpu = other = 0
+        for tid, ns in later.threads.items():
+            d = (ns - self.threads.get(tid, 0)) * 1e-9
+            if tid in vcpus:
+                vcpu += d
+            else:
+                other += d
+        return total, (vcpu if vcpus else None), (other if vcpus else None)
+
+
 def rss_split_kib(pid, mem_mib):
     """(guest RAM resident, everything else resident) in KiB, at this moment.
     Guest RAM = the mappings at least as large as the guest RAM (the VMM's
@@ -111,6 +183,8 @@ class Run:
         self.bench_end = None
         self.bench_cpu_ns = None
         self.bench_cpu_s = None  # the same interval from /proc/<pid>/stat
+        self.bench_cpu_vcpu_s = None  # ... of it in the vCPU threads
+        self.bench_cpu_other_s = None  # ... in all the other threads (the VMM's device side)
         self.guest_rss_kib = None
         self.other_rss_kib = None
         self.last_line_t = None  # DONE / Power down / SIGTERM sent
@@ -157,6 +231,7 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
         pidfd = None
     line = bytearray()
     line_start = None
+    bench_sample, vcpus = None, set()
     exited = False
     eof = False
     kill_at = None
@@ -224,7 +299,8 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                     if bench and text.startswith("KT: bench start"):
                         r.bench_start = t
                         r.bench_cpu_ns = proc_cpu_ns(proc.pid)
-                        r.bench_cpu_s = proc_stat_cpu_s(proc.pid)
+                        bench_sample = CpuSample(proc.pid)
+                        vcpus = find_vcpu_tids(proc.pid)
                         if mem_mib:
                             r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
                     elif bench and text.startswith("KT: bench end") and r.bench_start is not None:
@@ -234,8 +310,9 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                             r.bench_cpu_ns = c - r.bench_cpu_ns
                         else:
                             r.bench_cpu_ns = None
-                        c = proc_stat_cpu_s(proc.pid)
-                        r.bench_cpu_s = None if c is None or r.bench_cpu_s is None else c - r.bench_cpu_s
+                        later = CpuSample(proc.pid)
+                        vcpus |= find_vcpu_tids(proc.pid, rounds=5)
+                        r.bench_cpu_s, r.bench_cpu_vcpu_s, r.bench_cpu_other_s = bench_sample.until(later, vcpus)
                     elif text.startswith("KT: DONE") and stop_mode == "done":
                         r.last_line_t = t
                         r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib
