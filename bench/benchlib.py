@@ -279,6 +279,8 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                     ls, line, line_start = line_start, bytearray(), None
                     if r.ready is None and ready_re.search(text):
                         r.ready = t
+                        if bench:  # the vCPU often sits in KVM_RUN here (console output)
+                            vcpus |= find_vcpu_tids(proc.pid, rounds=10)
                         if mem_mib and not bench:
                             r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
                         if on_ready == "sigterm":
