@@ -116,18 +116,18 @@ class CpuSample:
         """(all threads, vCPU threads, the other threads) in seconds from this
         sample to a later one.  The split comes from schedstat of the threads
         alive at the later sample (a thread that exited in between is lost
-        from "other"); None where unknown."""
+        from "other").  vcpus: the vCPU threads' ids; when empty (none was
+        caught in KVM_RUN: a busy vCPU shows "running"), the one thread that
+        ran most is taken for the vCPU -- right for 1-vCPU guests under PVM's
+        instruction emulator, where the vCPU thread does nearly all the work."""
         total = None if later.total_s is None or self.total_s is None else later.total_s - self.total_s
         if not later.threads:
             return total, None, None
-        vcpu = other = 0
-        for tid, ns in later.threads.items():
-            d = (ns - self.threads.get(tid, 0)) * 1e-9
-            if tid in vcpus:
-                vcpu += d
-            else:
-                other += d
-        return total, (vcpu if vcpus else None), (other if vcpus else None)
+        deltas = {tid: (ns - self.threads.get(tid, 0)) * 1e-9 for tid, ns in later.threads.items()}
+        if not vcpus:
+            vcpus = {max(deltas, key=deltas.get)}
+        vcpu = sum(d for tid, d in deltas.items() if tid in vcpus)
+        return total, vcpu, sum(deltas.values()) - vcpu
 
 
 def rss_split_kib(pid, mem_mib):

@@ -333,9 +333,9 @@ def main():
     p.add_argument("--seq-count", type=int, default=256, help="1 MiB requests per sequential test-guest run")
     p.add_argument("--rand-count", type=int, default=2000, help="4 KiB requests per QD1 test-guest run")
     p.add_argument("--rand-qd-count", type=int, default=8000, help="4 KiB requests per --qd test-guest run")
-    p.add_argument("--linux-seq-count", type=int, default=128)
-    p.add_argument("--linux-rand-count", type=int, default=1000)
-    p.add_argument("--linux-rand-qd-count", type=int, default=2000)
+    p.add_argument("--linux-seq-count", type=int, default=16, help="1 MiB requests per sequential Linux run")
+    p.add_argument("--linux-rand-count", type=int, default=100, help="4 KiB requests at QD1 (Linux)")
+    p.add_argument("--linux-rand-qd-count", type=int, default=200, help="4 KiB requests at --qd (Linux)")
     p.add_argument("--image", help="raw image to use (default: a temporary file in /var/tmp, removed "
                                    "afterwards); created and filled unless it exists with --size-mib")
     p.add_argument("--size-mib", type=int, default=1024, help="image size (default 1024 MiB)")
