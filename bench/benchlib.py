@@ -203,7 +203,7 @@ class Run:
 
 
 def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
-           done_grace=10.0, bench=False, stdin_pipe=False, mem_mib=None, on_line=None):
+           done_grace=10.0, bench=False, stdin_pipe=False, mem_mib=None, on_line=None, split_vcpu=False):
     """Spawns argv and follows its console (stdout) until it exits.
 
     stop_mode: "done"     the guest powers off by itself after "KT: DONE";
@@ -216,6 +216,10 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                (stdin_pipe=True) when ready_re is seen.
     on_line:   on_line(text, t, pid) for every console line (t: seconds since
                spawn, pid: the VMM's); returning "stop" sends SIGTERM.
+    split_vcpu: with bench, also split the bench interval's CPU into vCPU
+               threads and the rest (bench_cpu_vcpu_s / bench_cpu_other_s);
+               looking for the vCPU threads takes some 50 ms of polling at the
+               first line and at `KT: bench start`, so not for short loops.
     """
     r = Run()
     err = tempfile.TemporaryFile()
@@ -279,7 +283,7 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                     ls, line, line_start = line_start, bytearray(), None
                     if r.ready is None and ready_re.search(text):
                         r.ready = t
-                        if bench:  # the vCPU often sits in KVM_RUN here (console output)
+                        if bench and split_vcpu:  # the vCPU often sits in KVM_RUN here (console output)
                             vcpus |= find_vcpu_tids(proc.pid, rounds=10)
                         if mem_mib and not bench:
                             r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
@@ -302,7 +306,8 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                         r.bench_start = t
                         r.bench_cpu_ns = proc_cpu_ns(proc.pid)
                         bench_sample = CpuSample(proc.pid)
-                        vcpus = find_vcpu_tids(proc.pid)
+                        if split_vcpu:
+                            vcpus |= find_vcpu_tids(proc.pid)
                         if mem_mib:
                             r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
                     elif bench and text.startswith("KT: bench end") and r.bench_start is not None:
@@ -313,8 +318,11 @@ def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
                         else:
                             r.bench_cpu_ns = None
                         later = CpuSample(proc.pid)
-                        vcpus |= find_vcpu_tids(proc.pid, rounds=5)
-                        r.bench_cpu_s, r.bench_cpu_vcpu_s, r.bench_cpu_other_s = bench_sample.until(later, vcpus)
+                        if split_vcpu:
+                            vcpus |= find_vcpu_tids(proc.pid, rounds=5)
+                        r.bench_cpu_s, vcpu_s, other_s = bench_sample.until(later, vcpus)
+                        if split_vcpu:
+                            r.bench_cpu_vcpu_s, r.bench_cpu_other_s = vcpu_s, other_s
                     elif text.startswith("KT: DONE") and stop_mode == "done":
                         r.last_line_t = t
                         r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib

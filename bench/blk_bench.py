@@ -154,7 +154,7 @@ def run_host(a, w, count):
 
 def run_test_guest(a, cmds, side, w):
     r = run_vm(cmds.test_guest(side, w), ready_re=re.compile(r"^KT: start\b"), timeout=a.timeout, bench=True,
-               stop_mode="done", done_grace=a.done_grace)
+               stop_mode="done", done_grace=a.done_grace, split_vcpu=True)
     if r.error:
         return None, r.error
     log = bytes(r.log).decode("utf-8", "replace")
