@@ -4,6 +4,11 @@
 # the default Linux guest. Prints medians and the ratios kvmkit/QEMU.
 #   bench/run.sh [--markdown] [--spread] [--runs N] [--linux [--linux-runs N]] ...
 #   bench/run.sh --help         lists every option (bench/vmm_bench.py)
+# With --blk (first argument), the virtio-blk benchmark instead: kvmkit vs QEMU
+# (virtio-blk-pci, cache=none, aio=io_uring) vs the same I/O on the host
+# (bench/blk_bench.py; a few minutes; --linux adds the Linux guest):
+#   bench/run.sh --blk [--markdown] [--spread] [--runs N] [--linux] ...
+#   bench/run.sh --blk --help   lists every option (bench/blk_bench.py)
 # Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
 # python3 (scripts/install-deps.sh installs both), /dev/kvm. The default run (test
 # guest only) takes about a minute on an idle 2-CPU PVM host; --linux adds the
@@ -22,4 +27,9 @@ done
 command -v qemu-system-x86_64 >/dev/null || { echo "bench: qemu-system-x86_64 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench: python3 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
 
+if [ "${1:-}" = "--blk" ]; then
+  shift
+  command -v gcc >/dev/null || { echo "bench: gcc missing (bash scripts/install-deps.sh)" >&2; exit 1; }
+  exec python3 bench/blk_bench.py "$@"
+fi
 exec python3 bench/vmm_bench.py "$@"

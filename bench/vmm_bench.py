@@ -32,266 +32,18 @@ test suite; nothing here asserts anything about timings.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
-import select
 import shlex
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# The kernel parameters kvmkit appends to a Linux command line on PVM hosts
-# (src/arch/x86_64/cpuid.cpp, linux_cmdline_for_profile): they keep a kernel
-# that is not built for PVM away from instructions the emulator lacks.  QEMU
-# gets the same parameters so that both run the same guest.
-PVM_LINUX_EXTRA = "noxsave clearcpuid=popcnt,smap,rdtscp,erms,fsrm"
+from benchlib import (REPO, Metric, PrivateCopies, collect, find_linux_guest, linux_cmdline_for_qemu,
+                      machine_info, print_markdown, print_text, qemu_argv, run_vm)
 
 VMMS = ("kvmkit", "qemu-pc", "qemu-microvm")
-
-
-# --------------------------------------------------------------- helpers ---
-def is_pvm_host():
-    return os.path.isdir("/sys/module/kvm_pvm")
-
-
-def proc_cpu_ns(pid):
-    """Run time (ns) of all live threads of pid, from schedstat."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        return None
-    return total
-
-
-def rss_split_kib(pid, mem_mib):
-    """(guest RAM resident, everything else resident) in KiB, at this moment.
-    Guest RAM = the mappings at least as large as the guest RAM (the VMM's
-    anonymous mapping of it)."""
-    guest = other = 0
-    size = None
-    try:
-        with open(f"/proc/{pid}/smaps") as f:
-            for l in f:
-                if l.startswith("Size:"):
-                    size = int(l.split()[1])
-                elif l.startswith("Rss:"):
-                    if size is not None and size >= mem_mib * 1024:
-                        guest += int(l.split()[1])
-                    else:
-                        other += int(l.split()[1])
-    except (OSError, ValueError):
-        return None, None
-    return guest, other
-
-
-def vm_hwm_kib(pid):
-    """VmHWM (peak RSS of the process's own address space) in KiB, or None.
-    Not ru_maxrss from wait4: that also takes the high-water mark of the
-    address space the child had before exec(), which with vfork (Python's
-    subprocess) is this Python process's."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for l in f:
-                if l.startswith("VmHWM:"):
-                    return int(l.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def kill_group(proc, sig=signal.SIGKILL):
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-class Run:
-    """Outcome of one VM run; times in seconds relative to spawn."""
-
-    def __init__(self):
-        self.first_byte = None
-        self.ready = None
-        self.bench_start = None
-        self.bench_end = None
-        self.bench_cpu_ns = None
-        self.guest_rss_kib = None
-        self.other_rss_kib = None
-        self.last_line_t = None  # DONE / Power down / SIGTERM sent
-        self.exit_t = None
-        self.maxrss_kib = None
-        self.cpu_s = None
-        self.returncode = None
-        self.error = None
-        self.killed_after_done = False
-        self.log = bytearray()
-
-    def teardown(self):
-        if self.last_line_t is None or self.exit_t is None or self.killed_after_done:
-            return None
-        return self.exit_t - self.last_line_t
-
-
-def run_vm(argv, *, ready_re, timeout, on_ready=None, stop_mode="done",
-           done_grace=10.0, bench=False, stdin_pipe=False, mem_mib=None):
-    """Spawns argv and follows its console (stdout) until it exits.
-
-    stop_mode: "done"     the guest powers off by itself after "KT: DONE";
-                          last line = DONE; killed if not gone done_grace s later
-               "sigterm"  send SIGTERM when ready_re is seen; last line = then
-               "poweroff" write "poweroff\\n" when ready_re is seen; last line =
-                          the kernel's "reboot: Power down"
-    """
-    r = Run()
-    err = tempfile.TemporaryFile()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=err, start_new_session=True)
-    deadline = t0 + timeout
-    out_fd = proc.stdout.fileno()
-    os.set_blocking(out_fd, False)
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    line = bytearray()
-    line_start = None
-    exited = False
-    eof = False
-    kill_at = None
-    hwm_t = -1.0
-    try:
-        while not exited:
-            now = time.monotonic()
-            if now > deadline:
-                r.error = f"timeout after {timeout:.0f} s"
-                kill_group(proc)
-                break
-            if kill_at is not None and now > kill_at:
-                r.killed_after_done = True
-                kill_group(proc)
-                kill_at = None
-            fds = [] if eof else [out_fd]
-            if pidfd is not None:
-                fds.append(pidfd)
-            wait = min(deadline - now, 0.05 if pidfd is None else 0.2)
-            if kill_at is not None:
-                wait = min(wait, max(0.0, kill_at - now))
-            rd, _, _ = select.select(fds, [], [], max(0.0, wait))
-            t = time.monotonic() - t0
-            if t - hwm_t >= 0.05 or (pidfd is not None and pidfd in rd):
-                h = vm_hwm_kib(proc.pid)  # monotonic: the last value read is the peak
-                if h is not None:
-                    r.maxrss_kib = h
-                hwm_t = t
-            if out_fd in rd:
-                try:
-                    data = os.read(out_fd, 65536)
-                    eof = data == b""
-                except BlockingIOError:
-                    data = b""
-                r.log += data
-                if data and r.first_byte is None:
-                    r.first_byte = t
-                for b in data:
-                    if line_start is None:
-                        line_start = t
-                    if b != 0x0A:
-                        line.append(b)
-                        continue
-                    text = line.decode("utf-8", "replace").rstrip("\r")
-                    ls, line, line_start = line_start, bytearray(), None
-                    if r.ready is None and ready_re.search(text):
-                        r.ready = t
-                        if mem_mib and not bench:
-                            r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
-                        if on_ready == "sigterm":
-                            r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib
-                            r.last_line_t = time.monotonic() - t0
-                            kill_group(proc, signal.SIGTERM)
-                        elif on_ready == "poweroff":
-                            try:
-                                proc.stdin.write(b"poweroff\n")
-                                proc.stdin.flush()
-                            except OSError:
-                                pass
-                    if bench and text.startswith("KT: bench start"):
-                        r.bench_start = t
-                        r.bench_cpu_ns = proc_cpu_ns(proc.pid)
-                        if mem_mib:
-                            r.guest_rss_kib, r.other_rss_kib = rss_split_kib(proc.pid, mem_mib)
-                    elif bench and text.startswith("KT: bench end") and r.bench_start is not None:
-                        r.bench_end = ls
-                        c = proc_cpu_ns(proc.pid)
-                        if c is not None and r.bench_cpu_ns is not None:
-                            r.bench_cpu_ns = c - r.bench_cpu_ns
-                        else:
-                            r.bench_cpu_ns = None
-                    elif text.startswith("KT: DONE") and stop_mode == "done":
-                        r.last_line_t = t
-                        r.maxrss_kib = vm_hwm_kib(proc.pid) or r.maxrss_kib
-                        kill_at = time.monotonic() + done_grace
-                    elif "reboot: Power down" in text and stop_mode == "poweroff":
-                        r.last_line_t = t
-            if pidfd is not None and pidfd in rd:
-                exited = True
-            elif pidfd is None and proc.poll() is not None:
-                exited = True
-            if eof and pidfd is None:
-                exited = proc.poll() is not None
-        r.exit_t = time.monotonic() - t0
-    finally:
-        if not exited:
-            kill_group(proc)  # timeout, error or Ctrl-C: leave nothing behind
-        if pidfd is not None:
-            os.close(pidfd)
-        if proc.returncode is None:
-            try:
-                _, status, ru = os.wait4(proc.pid, 0)
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                r.cpu_s = ru.ru_utime + ru.ru_stime
-            except ChildProcessError:
-                pass
-        r.returncode = proc.returncode
-        # leftover console bytes (after exit)
-        try:
-            while True:
-                d = os.read(out_fd, 65536)
-                if not d:
-                    break
-                r.log += d
-        except (BlockingIOError, OSError):
-            pass
-        proc.stdout.close()
-        if proc.stdin:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-        err.close()
-    if r.error is None and r.ready is None:
-        r.error = "no ready line"
-    if r.error:
-        r.error += f" (rc={r.returncode}); stderr: {stderr.strip()[-300:]!r}; console tail: " \
-                   f"{bytes(r.log[-300:]).decode('utf-8', 'replace')!r}"
-    return r
 
 
 # ------------------------------------------------------------ commands ---
@@ -300,10 +52,7 @@ class Commands:
         self.a = a
 
     def qemu_base(self, vmm, mem_mib, cpus):
-        machine = "pc" if vmm == "qemu-pc" else "microvm"
-        return [self.a.qemu, "-enable-kvm", "-M", machine, "-cpu", self.a.qemu_cpu,
-                "-m", str(mem_mib), "-smp", str(cpus), "-nographic", "-nodefaults",
-                "-serial", "stdio", "-no-reboot"]
+        return qemu_argv(self.a.qemu, self.a.qemu_cpu, "pc" if vmm == "qemu-pc" else "microvm", mem_mib, cpus)
 
     def test_guest(self, vmm, cmdline):
         a = self.a
@@ -320,37 +69,12 @@ class Commands:
             return [a.kvmkit, "run", "--kernel", g["vmlinux"], "--initrd", g["initrd"],
                     "--cmdline", g["cmdline"], "--memory", f"{a.linux_memory}M",
                     "--cpus", str(a.linux_cpus)]
-        cmdline = g["cmdline"]
-        if is_pvm_host() and PVM_LINUX_EXTRA.split()[0] not in cmdline.split():
-            cmdline = (cmdline + " " + PVM_LINUX_EXTRA).strip()
+        cmdline = linux_cmdline_for_qemu(g["cmdline"])
         return self.qemu_base(vmm, a.linux_memory, a.linux_cpus) + [
             "-kernel", g["vmlinux"], "-initrd", g["initrd"], "-append", cmdline]
 
 
-def find_linux_guest(cache):
-    d = os.path.join(cache, "guest")
-    vmlinux = os.path.join(d, "vmlinux")
-    initrd = os.path.join(d, "initramfs.cpio")
-    cmdfile = os.path.join(d, "cmdline")
-    if not (os.path.isfile(vmlinux) and os.path.isfile(initrd)):
-        return None
-    cmdline = ""
-    if os.path.isfile(cmdfile):
-        with open(cmdfile) as f:
-            cmdline = " ".join(f.read().split())
-    return {"vmlinux": vmlinux, "initrd": initrd, "cmdline": cmdline}
-
-
 # -------------------------------------------------------------- metrics ---
-class Metric:
-    def __init__(self, key, label, unit, scale=1.0, fmt="{:.1f}"):
-        self.key, self.label, self.unit, self.scale, self.fmt = key, label, unit, scale, fmt
-
-
-def collect(samples, key, fn):
-    samples.setdefault(key, []).append(fn)
-
-
 def run_suite(a, cmds, vmms, linux_guest, log):
     """Returns {vmm: {metric_key: [values]}} and notes."""
     S = {v: {} for v in vmms}
@@ -500,76 +224,6 @@ def build_rows(a, S, notes, vmms, with_linux):
 HEAD = ["metric", "kvmkit", "qemu-pc", "qemu-microvm", "kvmkit/pc", "kvmkit/microvm"]
 
 
-def print_text(rows, out):
-    width = [max(len(HEAD[0]), *(len(r[1]) for r in rows if r[0] == "row"))]
-    for i in range(1, len(HEAD)):
-        width.append(max(len(HEAD[i]), *(len(r[2][i - 1]) for r in rows if r[0] == "row")))
-    sep = "-+-".join("-" * w for w in width)
-
-    def fmt(cols):
-        return " | ".join([cols[0].ljust(width[0])] + [c.rjust(w) for c, w in zip(cols[1:], width[1:])])
-
-    print(fmt(HEAD), file=out)
-    print(sep, file=out)
-    for r in rows:
-        if r[0] == "section":
-            print(r[1], file=out)
-        else:
-            print(fmt([r[1]] + r[2]), file=out)
-
-
-def print_markdown(rows, out):
-    print("| " + " | ".join(HEAD) + " |", file=out)
-    print("|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 1)) + "|", file=out)
-    for r in rows:
-        if r[0] == "section":
-            print(f"| **{r[1]}** |" + " |" * (len(HEAD) - 1), file=out)
-        else:
-            print("| " + " | ".join([r[1]] + r[2]) + " |", file=out)
-
-
-# --------------------------------------------------------------- context ---
-def machine_info(a):
-    info = {}
-    info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    info["nproc"] = os.cpu_count()
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for l in f:
-                if l.startswith("model name"):
-                    model = l.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info["cpu"] = model
-    info["kernel"] = platform.release()
-    info["kvm"] = "PVM (kvm_pvm): guests not built for PVM run under KVM's instruction emulator" \
-        if is_pvm_host() else ("kvm_intel" if os.path.isdir("/sys/module/kvm_intel") else
-                               "kvm_amd" if os.path.isdir("/sys/module/kvm_amd") else "?")
-    try:
-        info["kvmkit_commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                                               capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "apps"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if dirty:
-            info["kvmkit_commit"] += " (+ uncommitted changes in src/ or apps/)"
-    except (OSError, subprocess.SubprocessError):
-        info["kvmkit_commit"] = "?"
-    try:
-        info["kvmkit_version"] = subprocess.run([a.kvmkit, "version"], capture_output=True, text=True,
-                                                timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        info["kvmkit_version"] = "?"
-    try:
-        info["qemu_version"] = subprocess.run([a.qemu, "--version"], capture_output=True, text=True,
-                                              timeout=10).stdout.splitlines()[0].strip()
-    except (OSError, subprocess.SubprocessError, IndexError):
-        info["qemu_version"] = "?"
-    info["loadavg"] = open("/proc/loadavg").read().split()[:3]
-    return info
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -630,32 +284,19 @@ def main():
         if not a.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    # Run private copies of kvmkit and the test guest: `ninja -C build` during
-    # a long run must not change what is measured half-way.
-    shown = {}
-    tmp = None
-    if not a.no_copy:
-        tmp = tempfile.mkdtemp(prefix="kvmkit-bench-")
-        if "kvmkit" in vmms:
-            src = os.path.dirname(os.path.abspath(a.kvmkit))
-            for n in ("kvmkit", "kvmkit-vmm"):
-                shutil.copy2(os.path.join(src, n), tmp)
-            shown[os.path.join(tmp, "kvmkit")] = a.kvmkit
-            a.kvmkit = os.path.join(tmp, "kvmkit")
-        dst = os.path.join(tmp, os.path.basename(a.test_kernel))
-        shutil.copy2(a.test_kernel, dst)
-        shown[dst] = a.test_kernel
-        a.test_kernel = dst
+    copies = PrivateCopies(enabled=not a.no_copy)
     try:
-        return measure(a, vmms, linux_guest, log, shown)
+        if "kvmkit" in vmms:
+            a.kvmkit = copies.copy(a.kvmkit, "kvmkit-vmm")
+        a.test_kernel = copies.copy(a.test_kernel)
+        return measure(a, vmms, linux_guest, log, copies.show)
     finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        copies.close()
 
 
-def measure(a, vmms, linux_guest, log, shown):
+def measure(a, vmms, linux_guest, log, show):
     cmds = Commands(a)
-    info = machine_info(a)
+    info = machine_info(a.kvmkit, a.qemu)
     log(f"vmm_bench: {info['date']}, {info['nproc']} CPUs, {info['cpu']}, load {' '.join(info['loadavg'])}")
     if a.linux or a.no_test_guest:
         log(f"vmm_bench: Linux guest: {'found in ' + a.cache + '/guest' if linux_guest else 'not built, skipped'}")
@@ -665,18 +306,13 @@ def measure(a, vmms, linux_guest, log, shown):
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     rows = build_rows(a, S, notes, vmms, linux_guest is not None)
 
-    def show(argv):
-        # the original paths (not the private copies), relative to the repository when inside it
-        argv = [shown.get(x, x) for x in argv]
-        return [os.path.relpath(x, REPO) if x.startswith(REPO + "/") else x for x in argv]
-
     example = {v: show(cmds.test_guest(v, f"bench=pio:{a.pio_count}:{a.port:x}:{a.pio_op}")) for v in vmms}
     lexample = {v: show(cmds.linux(v, linux_guest)) for v in vmms} if linux_guest else {}
     out = sys.stdout
     if a.markdown:
         print(f"Measured {info['date']} in {info['duration_s']:.0f} s; load average before/after: "
               f"{' '.join(info['loadavg'])} / {' '.join(info['loadavg_end'])}.\n", file=out)
-        print_markdown(rows, out)
+        print_markdown(HEAD, rows, out)
         print("", file=out)
         for k in ("nproc", "cpu", "kernel", "kvm", "kvmkit_commit", "kvmkit_version", "qemu_version"):
             print(f"- {k}: {info[k]}", file=out)
@@ -694,7 +330,7 @@ def measure(a, vmms, linux_guest, log, shown):
         print(f"\nkvmkit vs QEMU — {info['date']}, {info['nproc']} CPUs ({info['cpu']}), {info['kvm']}", file=out)
         print(f"kvmkit {info['kvmkit_commit']}; {info['qemu_version']}; took {info['duration_s']:.0f} s; "
               f"load before/after {' '.join(info['loadavg'])} / {' '.join(info['loadavg_end'])}\n", file=out)
-        print_text(rows, out)
+        print_text(HEAD, rows, out)
     for v in vmms:
         if "no-poweroff" in notes[v]:
             print(f"\nNote: {v} did not exit after the guest's ACPI poweroff; it was killed after "

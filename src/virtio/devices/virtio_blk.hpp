@@ -1,9 +1,9 @@
 // virtio-blk (virtio spec 1.2, 5.2) over a raw image file: IN, OUT, FLUSH,
 // GET_ID, DISCARD and WRITE_ZEROES. A request the guest gets back as done
 // has reached the backend; a FLUSH it gets back as done has reached the disk
-// (fdatasync). Requests run on the device event loop, off the vCPU threads.
-// Left out for now: io_uring with many requests in flight (requests are
-// served one after another), multiple queues.
+// (fdatasync). Requests run on the device event loop, off the vCPU threads,
+// with many in flight through io_uring (AsyncIo) when the host has it, else
+// one after another. Left out for now: multiple queues.
 #pragma once
 
 #include <memory>
@@ -21,8 +21,13 @@ namespace kvmkit::virtio {
 class VirtioBlk : public QueueDevice {
 public:
     static constexpr uint32_t kSectorSize = 512;
-    static constexpr uint32_t kSegMax = 126;
     static constexpr uint16_t kQueueSize = 256;
+    // Data segments per request: as many as fit in one chain of kQueueSize
+    // descriptors besides the header and the status byte (virtio 1.2, 2.7.5.3.1:
+    // a chain, indirect ones included, is at most the queue size). Linux sizes
+    // its requests by it: a 1 MiB O_DIRECT buffer of scattered 4 KiB pages is
+    // 2 requests with 254, 3 with 126.
+    static constexpr uint32_t kSegMax = kQueueSize - 2;
 
     // With `loop`, I/O is asynchronous through io_uring when the host has it.
     VirtioBlk(DiskImage image, std::string serial, event::EventLoop* loop = nullptr);
