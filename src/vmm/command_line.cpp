@@ -58,6 +58,10 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     app.add_option("--log-level", out.log_level, "error, warn, info or debug (default warn)");
     std::vector<std::string> disks;
     app.add_option("--disk", disks, "A virtio-blk disk: PATH[,readonly=on][,cache=none|writeback] (repeatable)");
+    std::vector<std::string> nets;
+    app.add_option("--net", nets, "A virtio-net NIC: tap[,ifname=NAME][,vhost=on|off][,mac=MAC] or "
+                                  "user[,hostfwd=tcp:[127.0.0.1]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC] "
+                                  "(repeatable; docs/networking.md)");
     app.add_flag("--rng", c.rng, "Add a virtio-rng device (entropy from the host's getrandom)");
     std::string console = "serial";
     app.add_option("--console", console, "Where the terminal's input goes: serial (COM1, default) or virtio "
@@ -94,6 +98,7 @@ Result<ParsedCommandLine> parse_command_line(const std::vector<std::string>& arg
     }
     c.memory = TRY_CTX(base::parse_size(memory), "--memory");
     for (const auto& d : disks) c.disks.push_back(TRY(virtio::parse_disk_option(d)));
+    for (const auto& n : nets) c.nets.push_back(TRY(net::parse_net_option(n)));
     if (console != "serial" && console != "virtio") return fail("--console: use serial or virtio, not '" + console + "'");
     c.virtio_console = console == "virtio";
     if (cpu != "auto") c.cpu_profile = TRY_CTX(arch::x86_64::parse_cpu_profile(cpu), "--cpu");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arch/x86_64/cpuid.hpp"
+#include "net/net_options.hpp"
 #include "virtio/devices/disk_image.hpp"
 
 namespace kvmkit::vmm {
@@ -25,6 +26,7 @@ struct VmConfig {
     std::vector<virtio::DiskOptions> disks;  // virtio-blk, in order: vda, vdb, ...
     bool rng = false;                         // virtio-rng fed by getrandom(2)
     bool virtio_console = false;              // console input goes to virtio-console (hvc0), not COM1
+    std::vector<net::NetOptions> nets;        // virtio-net NICs, in order (eth0, eth1, ...)
 };
 
 }  // namespace kvmkit::vmm

@@ -51,6 +51,44 @@ Result<virtio::DiskOptions> disk_from_json(const json& d, size_t index) {
     return o;
 }
 
+Result<net::NetOptions> net_from_json(const json& n, size_t index) {
+    std::string where = "nets[" + std::to_string(index) + "]";
+    if (!n.is_object()) return fail("\"" + where + "\": expected an object, got " + type_name(n));
+    if (!n.contains("backend")) return fail("\"" + where + ".backend\": missing (\"tap\" or \"user\")");
+    net::NetOptions o;
+    std::string backend = TRY(get_string(n["backend"], where + ".backend"));
+    if (backend == "tap") o.backend = net::NetBackendKind::Tap;
+    else if (backend == "user") o.backend = net::NetBackendKind::User;
+    else return fail("\"" + where + ".backend\": use \"tap\" or \"user\", not \"" + backend + "\"");
+    const bool tap = o.backend == net::NetBackendKind::Tap;
+    for (const auto& [key, value] : n.items()) {
+        std::string k = where + "." + key;
+        if (key == "backend") {
+            continue;
+        } else if (key == "mac") {
+            if (value.is_null()) continue;  // the default, derived from the VM name
+            o.mac = TRY_CTX(net::parse_mac(TRY(get_string(value, k))), "\"" + k + "\"");
+        } else if (key == "ifname" && tap) {
+            o.ifname = TRY(get_string(value, k));
+            if (!o.ifname.empty()) TRY_CTX(net::validate_ifname(o.ifname), "\"" + k + "\"");
+        } else if (key == "vhost" && tap) {
+            o.vhost = TRY(get_bool(value, k));
+        } else if (key == "hostfwd" && !tap) {
+            if (!value.is_array()) return fail("\"" + k + "\": expected an array of strings, got " + type_name(value));
+            for (size_t i = 0; i < value.size(); ++i) {
+                std::string ki = k + "[" + std::to_string(i) + "]";
+                o.hostfwd.push_back(TRY_CTX(net::parse_hostfwd(TRY(get_string(value[i], ki))), "\"" + ki + "\""));
+            }
+        } else if (key == "ifname" || key == "vhost" || key == "hostfwd") {
+            return fail("\"" + k + "\": not an option of backend \"" + backend + "\"");
+        } else {
+            return fail("\"" + k + "\": unknown key (known: backend, mac, " +
+                        (tap ? "ifname, vhost" : "hostfwd") + ")");
+        }
+    }
+    return o;
+}
+
 }  // namespace
 
 std::string format_size(uint64_t bytes) {
@@ -98,6 +136,9 @@ Result<VmConfig> vm_config_from_json(const std::string& text) {
         } else if (key == "disks") {
             if (!value.is_array()) return fail(std::string("\"disks\": expected an array, got ") + type_name(value));
             for (size_t i = 0; i < value.size(); ++i) c.disks.push_back(TRY(disk_from_json(value[i], i)));
+        } else if (key == "nets") {
+            if (!value.is_array()) return fail(std::string("\"nets\": expected an array, got ") + type_name(value));
+            for (size_t i = 0; i < value.size(); ++i) c.nets.push_back(TRY(net_from_json(value[i], i)));
         } else if (key == "rng") {
             c.rng = TRY(get_bool(value, key));
         } else if (key == "console") {
@@ -128,6 +169,21 @@ std::string vm_config_to_json(const VmConfig& c, int indent) {
                          {"readonly", d.readonly},
                          {"cache", d.cache == virtio::CacheMode::None ? "none" : "writeback"}});
     doc["disks"] = disks;
+    json nets = json::array();
+    for (const auto& n : c.nets) {
+        json j = {{"backend", net::backend_kind_name(n.backend)}};
+        if (n.mac) j["mac"] = n.mac->to_string();
+        if (n.backend == net::NetBackendKind::Tap) {
+            j["ifname"] = n.ifname;
+            j["vhost"] = n.vhost;
+        } else {
+            json fwd = json::array();
+            for (const auto& f : n.hostfwd) fwd.push_back(net::format_hostfwd(f));
+            j["hostfwd"] = fwd;
+        }
+        nets.push_back(j);
+    }
+    doc["nets"] = nets;
     doc["rng"] = c.rng;
     doc["console"] = c.virtio_console ? "virtio" : "serial";
     return doc.dump(indent);

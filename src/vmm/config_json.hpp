@@ -4,6 +4,8 @@
 //   { "name": "web1", "kernel": "/boot/vmlinux", "initrd": "", "cmdline": "console=ttyS0",
 //     "memory": "512M", "cpus": 1, "cpu": "auto", "no_reboot": false,
 //     "disks": [ { "path": "/var/lib/img.raw", "readonly": false, "cache": "writeback" } ],
+//     "nets": [ { "backend": "tap", "ifname": "", "vhost": false, "mac": "52:54:00:12:34:56" },
+//               { "backend": "user", "hostfwd": [ "tcp:127.0.0.1:8080-:80" ] } ],
 //     "rng": false, "console": "serial" }
 //
 // Every key is optional except none; unknown keys and wrong types are errors

@@ -229,3 +229,28 @@ TEST(CommandLine, ConfigFileErrors) {
     EXPECT_NE(parse_error({"--config", cache.dir() + "/missing.json"}).find("missing.json"), std::string::npos);
     std::remove(file.c_str());
 }
+
+namespace {
+
+TEST(CommandLine, NetIsRepeatable) {
+    auto p = parse_ok({"--kernel", "/k", "--net", "tap,ifname=kt0,vhost=on", "--net", "user,hostfwd=tcp::8080-:80",
+                       "--net", "tap"});
+    ASSERT_EQ(p.config.nets.size(), 3u);
+    EXPECT_EQ(p.config.nets[0].backend, kvmkit::net::NetBackendKind::Tap);
+    EXPECT_EQ(p.config.nets[0].ifname, "kt0");
+    EXPECT_TRUE(p.config.nets[0].vhost);
+    EXPECT_EQ(p.config.nets[1].backend, kvmkit::net::NetBackendKind::User);
+    ASSERT_EQ(p.config.nets[1].hostfwd.size(), 1u);
+    EXPECT_EQ(p.config.nets[1].hostfwd[0].host_port, 8080);
+    EXPECT_TRUE(p.config.nets[2].ifname.empty());
+    EXPECT_TRUE(parse_ok({"--kernel", "/k"}).config.nets.empty());
+}
+
+TEST(CommandLine, BadNetNamesTheOption) {
+    auto e = parse_error({"--kernel", "/k", "--net", "tap,vhost=maybe"});
+    EXPECT_NE(e.find("--net tap,vhost=maybe: vhost: use on or off"), std::string::npos) << e;
+    e = parse_error({"--kernel", "/k", "--net", "user,hostfwd=tcp:0.0.0.0:80-:80"});
+    EXPECT_NE(e.find("not loopback"), std::string::npos) << e;
+}
+
+}  // namespace

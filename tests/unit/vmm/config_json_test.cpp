@@ -104,3 +104,60 @@ TEST(ConfigJson, FormatSize) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ConfigJson, Nets) {
+    auto r = vm_config_from_json(R"({"nets": [
+        {"backend": "tap", "ifname": "kvmkit0", "vhost": true, "mac": "52:54:00:12:34:56"},
+        {"backend": "user", "hostfwd": ["tcp:127.0.0.1:8080-:80", "tcp::2222-:22"]},
+        {"backend": "tap"}]})");
+    ASSERT_TRUE(r) << r.error().message();
+    ASSERT_EQ(r->nets.size(), 3u);
+    EXPECT_EQ(r->nets[0].backend, kvmkit::net::NetBackendKind::Tap);
+    EXPECT_EQ(r->nets[0].ifname, "kvmkit0");
+    EXPECT_TRUE(r->nets[0].vhost);
+    ASSERT_TRUE(r->nets[0].mac);
+    EXPECT_EQ(r->nets[0].mac->to_string(), "52:54:00:12:34:56");
+    EXPECT_EQ(r->nets[1].backend, kvmkit::net::NetBackendKind::User);
+    ASSERT_EQ(r->nets[1].hostfwd.size(), 2u);
+    EXPECT_EQ(r->nets[1].hostfwd[1].host_addr, "127.0.0.1");
+    EXPECT_EQ(r->nets[1].hostfwd[1].host_port, 2222);
+    EXPECT_FALSE(r->nets[2].mac);
+    EXPECT_TRUE(r->nets[2].ifname.empty());
+}
+
+TEST(ConfigJson, NetsRoundTrip) {
+    VmConfig c;
+    c.nets.push_back(*kvmkit::net::parse_net_option("tap,ifname=t0,vhost=on,mac=52:54:00:00:00:01"));
+    c.nets.push_back(*kvmkit::net::parse_net_option("user,hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.3:53-10.0.2.15:53"));
+    c.nets.push_back(*kvmkit::net::parse_net_option("tap"));
+    auto r = vm_config_from_json(vm_config_to_json(c));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->nets, c.nets);
+}
+
+TEST(ConfigJson, NetErrorsNameTheKey) {
+    EXPECT_NE(error_of(R"({"nets": {}})").find("\"nets\": expected an array"), std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [5]})").find("\"nets[0]\": expected an object"), std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{}]})").find("nets[0].backend\": missing"), std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "bridge"}]})").find("nets[0].backend\": use"), std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "tap", "vhost": "on"}]})").find("nets[0].vhost\": expected true or false"),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "tap", "ifname": "a/b"}]})").find("nets[0].ifname"), std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "tap", "mac": "01:00:00:00:00:00"}]})").find("nets[0].mac\": mac"),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "tap", "hostfwd": []}]})").find("nets[0].hostfwd\": not an option of backend \"tap\""),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "user", "ifname": "x"}]})").find("nets[0].ifname\": not an option"),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "user", "hostfwd": "tcp::1-:1"}]})").find("nets[0].hostfwd\": expected an array"),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "user", "hostfwd": ["tcp:10.0.0.1:1-:1"]}]})")
+                  .find("\"nets[0].hostfwd[0]\": hostfwd 'tcp:10.0.0.1:1-:1': host address 10.0.0.1 is not loopback"),
+              std::string::npos);
+    EXPECT_NE(error_of(R"({"nets": [{"backend": "user", "speed": 1}]})").find("nets[0].speed\": unknown key"),
+              std::string::npos);
+}
+
+}  // namespace
