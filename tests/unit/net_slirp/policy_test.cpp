@@ -1,10 +1,8 @@
-// The pure parts of user-mode networking: which guest frames may reach
-// libslirp, and the hostfwd= syntax.
+// Which guest frames may reach libslirp (the pure filter of --net user).
 #include <gtest/gtest.h>
 
 #include "frames.hpp"
-#include "net/slirp/host_forward.hpp"
-#include "net/slirp/user_net_policy.hpp"
+#include "net/user_net_policy.hpp"
 
 namespace kvmkit::net {
 namespace {
@@ -74,61 +72,6 @@ TEST(GuestFramePolicy, RefusesMalformedFrames) {
     d[16] = 0;
     d[17] = 22;
     EXPECT_EQ(classify(d), GuestFrameVerdict::NotAllowedTarget);
-}
-
-TEST(HostForwardSyntax, ParsesQemuForms) {
-    auto f = parse_host_forward("tcp:127.0.0.1:8080-:80");
-    ASSERT_TRUE(f) << f.error().message();
-    EXPECT_FALSE(f->udp);
-    EXPECT_EQ(f->host_addr, 0x7f000001u);
-    EXPECT_EQ(f->host_port, 8080);
-    EXPECT_EQ(f->guest_addr, 0u);
-    EXPECT_EQ(f->guest_port, 80);
-    EXPECT_EQ(f->to_string(), "tcp:127.0.0.1:8080-:80");
-
-    f = parse_host_forward("udp:127.0.0.2:5353-10.0.2.15:53");
-    ASSERT_TRUE(f) << f.error().message();
-    EXPECT_TRUE(f->udp);
-    EXPECT_EQ(f->host_addr, 0x7f000002u);
-    EXPECT_EQ(f->guest_addr, 0x0a00020fu);
-    EXPECT_EQ(f->to_string(), "udp:127.0.0.2:5353-10.0.2.15:53");
-
-    // An empty host address is loopback (not QEMU's "every interface").
-    f = parse_host_forward("tcp::2222-:22");
-    ASSERT_TRUE(f);
-    EXPECT_EQ(f->host_addr, 0x7f000001u);
-    f = parse_host_forward("::2222-:22");
-    ASSERT_TRUE(f);
-    EXPECT_FALSE(f->udp);
-}
-
-TEST(HostForwardSyntax, RejectsWithAClearMessage) {
-    struct Case {
-        const char* spec;
-        const char* says;
-    } cases[] = {
-        {"tcp:0.0.0.0:8080-:80", "not a loopback address"},
-        {"tcp:192.168.1.5:8080-:80", "not a loopback address"},
-        {"sctp:127.0.0.1:1-:2", "unknown protocol"},
-        {"tcp:127.0.0.1:8080", "no '-'"},
-        {"tcp:127.0.0.1:0-:80", "not a port"},
-        {"tcp:127.0.0.1:65536-:80", "not a port"},
-        {"tcp:127.0.0.1:80x-:80", "not a port"},
-        {"tcp:127.0.0.1:8080-:", "not a port"},
-        {"tcp:127.0.0.1:8080-80", "guest side needs ADDR:PORT"},
-        {"tcp:localhost:8080-:80", "not an IPv4 address"},
-        {"tcp:127.0.0.1:8080-10.0.3.15:80", "not a guest address"},
-        {"tcp:127.0.0.1:8080-10.0.2.2:80", "not a guest address"},
-        {"tcp:127.0.0.1:8080-10.0.2.255:80", "not a guest address"},
-        {"", "no '-'"},
-    };
-    for (const auto& c : cases) {
-        auto f = parse_host_forward(c.spec);
-        ASSERT_FALSE(f) << c.spec;
-        const auto& m = f.error().message();
-        EXPECT_NE(m.find(c.says), std::string::npos) << c.spec << " -> " << m;
-        EXPECT_NE(m.find(std::string("'") + c.spec + "'"), std::string::npos) << m;
-    }
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
-// UserNetwork with the real libslirp on a real event loop: the test plays the
-// guest (it writes Ethernet frames and reads the ones libslirp sends back)
-// and the host side (sockets on 127.0.0.1). No KVM, no traffic off loopback.
-#include "net/slirp/user_network.hpp"
+// SlirpBackend with the real libslirp on a real event loop: the test plays
+// the device and the guest (it writes Ethernet frames and pulls the ones
+// libslirp sends back, as virtio-net does) and the host side (sockets on
+// 127.0.0.1). No KVM, no traffic off loopback. The backend is thread-safe;
+// the test transmits from its own thread, the pulls run on the loop thread
+// as the device's do.
+#include "net/slirp_backend.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 
 #include "frames.hpp"
@@ -51,7 +55,36 @@ uint16_t free_loopback_port() {
     return s.port;
 }
 
-class UserNetworkTest : public ::testing::Test {
+// The device side: pulls every waiting frame on rx_ready() while it
+// "has buffers", and turns receive off when it has none, as virtio-net does.
+class FakeDevice : public BackendClient {
+public:
+    SlirpBackend* backend = nullptr;
+    std::mutex mutex;  // the device lock: held while calling the backend
+    std::condition_variable cv;
+    std::deque<Bytes> frames;
+    bool accept = true;
+
+    void rx_ready() override {
+        std::lock_guard lock(mutex);
+        if (!accept) {
+            backend->set_rx_enabled(false);
+            return;
+        }
+        for (;;) {
+            std::vector<uint8_t> buf(kMaxMtuFrameSize);
+            iovec iov{buf.data(), buf.size()};
+            auto n = backend->receive({&iov, 1});
+            if (!n || *n == 0) break;
+            buf.resize(*n);
+            frames.push_back(std::move(buf));
+        }
+        cv.notify_all();
+    }
+    void link_changed(bool) override {}
+};
+
+class SlirpBackendTest : public ::testing::Test {
 protected:
     void SetUp() override {
         auto l = event::EventLoop::create();
@@ -60,37 +93,49 @@ protected:
         loop_->start();
     }
     void TearDown() override {
-        net_.reset();
-        loop_->stop();
+        loop_->stop();  // detach() needs the loop thread or a stopped loop
+        backend_.reset();
     }
 
-    void start(UserNetworkOptions opts = {}) {
-        auto n = UserNetwork::create(*loop_, std::move(opts), [this](std::span<const uint8_t> f) {
-            std::lock_guard lock(mutex_);
-            if (!accept_) return false;
-            frames_.emplace_back(f.begin(), f.end());
-            cv_.notify_all();
-            return true;
+    void start(SlirpBackendOptions opts = {}) {
+        auto b = SlirpBackend::create(std::move(opts));
+        ASSERT_TRUE(b) << b.error().message();
+        backend_ = std::move(*b);
+        device_.backend = backend_.get();
+        ASSERT_TRUE(backend_->attach(*loop_, device_));
+        on_loop([&] { backend_->set_rx_enabled(true); });
+    }
+
+    // Runs `fn` on the loop thread and waits for it.
+    template <typename Fn>
+    void on_loop(Fn&& fn) {
+        std::promise<void> done;
+        loop_->post([&] {
+            fn();
+            done.set_value();
         });
-        ASSERT_TRUE(n) << n.error().message();
-        net_ = std::move(*n);
+        done.get_future().wait();
     }
 
-    void send(const Bytes& frame) { net_->send(frame); }
+    void send(const Bytes& frame) {
+        iovec iov{const_cast<uint8_t*>(frame.data()), frame.size()};
+        (void)backend_->transmit({&iov, 1});
+    }
 
     // The next frame libslirp sends that `match` accepts (others are skipped).
     template <typename Match>
     std::optional<Parsed> expect_frame(Match&& match, std::chrono::milliseconds timeout = 5s) {
-        std::unique_lock lock(mutex_);
+        std::unique_lock lock(device_.mutex);
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
-            while (!frames_.empty()) {
-                auto f = std::move(frames_.front());
-                frames_.pop_front();
+            while (!device_.frames.empty()) {
+                auto f = std::move(device_.frames.front());
+                device_.frames.pop_front();
                 auto p = parse(f);
                 if (p && match(*p)) return p;
             }
-            if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && frames_.empty()) return std::nullopt;
+            if (device_.cv.wait_until(lock, deadline) == std::cv_status::timeout && device_.frames.empty())
+                return std::nullopt;
         }
     }
 
@@ -104,20 +149,20 @@ protected:
     }
 
     void set_accept(bool a) {
-        std::lock_guard lock(mutex_);
-        accept_ = a;
+        {
+            std::lock_guard lock(device_.mutex);
+            device_.accept = a;
+        }
+        if (a) on_loop([&] { backend_->set_rx_enabled(true); });
     }
 
     std::unique_ptr<event::EventLoop> loop_;
-    std::unique_ptr<UserNetwork> net_;
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<Bytes> frames_;
-    bool accept_ = true;
+    FakeDevice device_;
+    std::unique_ptr<SlirpBackend> backend_;
     Mac gateway_mac_{};
 };
 
-TEST_F(UserNetworkTest, AnswersArpForTheGateway) {
+TEST_F(SlirpBackendTest, AnswersArpForTheGateway) {
     start();
     send(arp_request(kGuestIp, kGatewayIp));
     auto p = expect_frame([](const Parsed& p) { return p.type == 0x0806; });
@@ -126,10 +171,10 @@ TEST_F(UserNetworkTest, AnswersArpForTheGateway) {
     EXPECT_EQ(p->arp_sender_ip, kGatewayIp);
     EXPECT_EQ(p->arp_target_ip, kGuestIp);
     EXPECT_EQ(p->dst, kGuestMac);
-    EXPECT_EQ(net_->stats().tx_frames, 1u);
+    EXPECT_EQ(backend_->stats().tx_frames, 1u);
 }
 
-TEST_F(UserNetworkTest, DhcpDiscoverGetsAnOfferFor10_0_2_15) {
+TEST_F(SlirpBackendTest, DhcpDiscoverGetsAnOfferFor10_0_2_15) {
     start();
     send(ethernet(kBroadcast, kGuestMac, 0x0800, udp(0, 0xffffffff, 68, 67, dhcp(1 /*DISCOVER*/, 0x1234abcd))));
     auto offer = expect_frame([](const Parsed& p) { return p.proto == 17 && p.sport == 67 && p.dport == 68; });
@@ -161,7 +206,7 @@ TEST_F(UserNetworkTest, DhcpDiscoverGetsAnOfferFor10_0_2_15) {
     EXPECT_EQ(get32(ack->data, 16), kGuestIp);
 }
 
-TEST_F(UserNetworkTest, PingToTheGatewayIsAnswered) {
+TEST_F(SlirpBackendTest, PingToTheGatewayIsAnswered) {
     start();
     arp_gateway();
     send(ethernet(gateway_mac_, kGuestMac, 0x0800, icmp_echo(kGuestIp, kGatewayIp, 7, 1, {1, 2, 3, 4})));
@@ -173,7 +218,7 @@ TEST_F(UserNetworkTest, PingToTheGatewayIsAnswered) {
 }
 
 // The heart of `--net user`: the guest's 10.0.2.2:PORT is the host's 127.0.0.1:PORT.
-TEST_F(UserNetworkTest, TcpToTheGatewayReachesAServerOnHostLoopback) {
+TEST_F(SlirpBackendTest, TcpToTheGatewayReachesAServerOnHostLoopback) {
     HostServer server;
     start();
     arp_gateway();
@@ -213,10 +258,11 @@ TEST_F(UserNetworkTest, TcpToTheGatewayReachesAServerOnHostLoopback) {
     EXPECT_EQ(data->seq, their);
 }
 
-TEST_F(UserNetworkTest, TrafficToAnyOtherAddressIsDroppedBeforeLibslirp) {
+TEST_F(SlirpBackendTest, TrafficToAnyOtherAddressIsDroppedBeforeLibslirp) {
     start();
     arp_gateway();
-    auto before = net_->stats();
+    auto before = backend_->slirp_stats();
+    auto before_tx = backend_->stats();
     // 10.0.2.3 is the DNS alias (DNS is off); 10.0.2.77 is another address of
     // the user network; 192.0.2.1 is TEST-NET-1 (RFC 5737), never routed.
     for (uint32_t dst : {0x0a000203u, 0x0a00024du, 0xc0000201u}) {
@@ -227,16 +273,17 @@ TEST_F(UserNetworkTest, TrafficToAnyOtherAddressIsDroppedBeforeLibslirp) {
     // IPv6 and a VLAN-tagged frame.
     send(ethernet(kBroadcast, kGuestMac, 0x86dd, Bytes(60, 0)));
     send(ethernet(kBroadcast, kGuestMac, 0x8100, Bytes(60, 0)));
-    auto after = net_->stats();
+    auto after = backend_->slirp_stats();
+    EXPECT_EQ(backend_->stats().tx_frames, before_tx.tx_frames);
+    EXPECT_EQ(backend_->stats().tx_dropped - before_tx.tx_dropped, 11u);
     EXPECT_EQ(after.tx_dropped_policy - before.tx_dropped_policy, 11u);
-    EXPECT_EQ(after.tx_frames, before.tx_frames);
     EXPECT_FALSE(expect_frame([](const Parsed&) { return true; }, 300ms)) << "libslirp answered a dropped frame";
 }
 
-TEST_F(UserNetworkTest, HostForwardReachesTheGuest) {
+TEST_F(SlirpBackendTest, HostForwardReachesTheGuest) {
     uint16_t host_port = free_loopback_port();
-    UserNetworkOptions opts;
-    opts.forwards.push_back(*parse_host_forward("tcp:127.0.0.1:" + std::to_string(host_port) + "-:2222"));
+    SlirpBackendOptions opts;
+    opts.hostfwd.push_back(*parse_hostfwd("tcp:127.0.0.1:" + std::to_string(host_port) + "-:2222"));
     start(opts);
     arp_gateway();
 
@@ -268,33 +315,64 @@ TEST_F(UserNetworkTest, HostForwardReachesTheGuest) {
     EXPECT_EQ(std::string(buf, 5), "guest");
 }
 
-TEST_F(UserNetworkTest, HostForwardOnAPortInUseIsAClearError) {
+TEST_F(SlirpBackendTest, HostForwardOnAPortInUseIsAClearError) {
     HostServer busy;
-    UserNetworkOptions opts;
-    opts.forwards.push_back(*parse_host_forward("tcp:127.0.0.1:" + std::to_string(busy.port) + "-:22"));
-    auto n = UserNetwork::create(*loop_, opts, [](std::span<const uint8_t>) { return true; });
-    ASSERT_FALSE(n);
-    const auto& msg = n.error().message();
-    EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(busy.port)), std::string::npos) << msg;
+    SlirpBackendOptions opts;
+    opts.hostfwd.push_back(*parse_hostfwd("tcp:127.0.0.1:" + std::to_string(busy.port) + "-:22"));
+    auto b = SlirpBackend::create(opts);
+    ASSERT_FALSE(b);
+    const auto& msg = b.error().message();
+    EXPECT_NE(msg.find("cannot listen on 127.0.0.1:" + std::to_string(busy.port)), std::string::npos) << msg;
     EXPECT_NE(msg.find("Address already in use"), std::string::npos) << msg;
 }
 
-TEST_F(UserNetworkTest, NonLoopbackHostForwardIsRefused) {
-    UserNetworkOptions opts;
-    HostForward f;
-    f.host_addr = 0;  // 0.0.0.0: every interface
-    f.host_port = 8080;
-    f.guest_port = 80;
-    opts.forwards.push_back(f);
-    auto n = UserNetwork::create(*loop_, opts, [](std::span<const uint8_t>) { return true; });
-    ASSERT_FALSE(n);
-    EXPECT_NE(n.error().message().find("not a loopback address"), std::string::npos) << n.error().message();
+TEST_F(SlirpBackendTest, BadForwardsAreRefusedWithAClearError) {
+    struct Case {
+        HostForward fwd;
+        const char* says;
+    } cases[] = {
+        {{HostFwdProto::Tcp, "0.0.0.0", 8080, "", 80}, "not loopback"},
+        {{HostFwdProto::Tcp, "192.168.1.1", 8080, "", 80}, "not loopback"},
+        {{HostFwdProto::Tcp, "127.0.0.1", 8080, "10.0.3.15", 80}, "not a guest address"},
+        {{HostFwdProto::Tcp, "127.0.0.1", 8080, "10.0.2.2", 80}, "not a guest address"},
+        {{HostFwdProto::Udp, "127.0.0.1", 8080, "10.0.2.255", 80}, "not a guest address"},
+        {{HostFwdProto::Tcp, "127.0.0.1", 8080, "ten", 80}, "not an IPv4 address"},
+    };
+    for (const auto& c : cases) {
+        SlirpBackendOptions opts;
+        opts.hostfwd.push_back(c.fwd);
+        auto b = SlirpBackend::create(opts);
+        ASSERT_FALSE(b) << format_hostfwd(c.fwd);
+        EXPECT_NE(b.error().message().find(c.says), std::string::npos) << b.error().message();
+        EXPECT_NE(b.error().message().find("hostfwd"), std::string::npos) << b.error().message();
+    }
+}
+
+TEST_F(SlirpBackendTest, AFrameLargerThanTheBuffersIsReportedTruncated) {
+    start();
+    arp_gateway();
+    set_accept(false);
+    send(ethernet(gateway_mac_, kGuestMac, 0x0800, icmp_echo(kGuestIp, kGatewayIp, 3, 3, Bytes(100, 7))));
+    ASSERT_EQ(backend_->slirp_stats().rx_queued, 1u);
+    auto size = backend_->peek_frame_size();
+    ASSERT_TRUE(size);
+    EXPECT_EQ(*size, 14u + 20 + 8 + 100);
+    uint8_t small[20];
+    iovec iov{small, sizeof small};
+    auto n = backend_->receive({&iov, 1});
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, *size);
+    EXPECT_EQ(backend_->stats().rx_dropped, 1u);
+    EXPECT_FALSE(backend_->peek_frame_size());
+    auto none = backend_->receive({&iov, 1});
+    ASSERT_TRUE(none);
+    EXPECT_EQ(*none, 0u);
 }
 
 // With no guest buffers, frames wait in a bounded queue; the overflow is
 // dropped and counted; rx_ready() delivers the rest in order.
-TEST_F(UserNetworkTest, ReceiveQueueIsBoundedAndKeepsOrder) {
-    UserNetworkOptions opts;
+TEST_F(SlirpBackendTest, ReceiveQueueIsBoundedAndKeepsOrder) {
+    SlirpBackendOptions opts;
     opts.rx_queue_frames = 8;
     opts.rx_pause_frames = 4;
     start(opts);
@@ -302,24 +380,23 @@ TEST_F(UserNetworkTest, ReceiveQueueIsBoundedAndKeepsOrder) {
     set_accept(false);
     for (uint16_t seq = 0; seq < 20; ++seq)
         send(ethernet(gateway_mac_, kGuestMac, 0x0800, icmp_echo(kGuestIp, kGatewayIp, 9, seq)));
-    auto st = net_->stats();
+    auto st = backend_->slirp_stats();
     EXPECT_EQ(st.rx_queued, 8u);
     EXPECT_EQ(st.rx_dropped_full, 12u);
     EXPECT_GE(st.rx_pauses, 1u);
 
     set_accept(true);
-    net_->rx_ready();
     for (uint16_t seq = 0; seq < 8; ++seq) {
         auto p = expect_frame([](const Parsed& p) { return p.proto == 1; });
         ASSERT_TRUE(p) << "reply " << seq;
         EXPECT_EQ(p->icmp_seq, seq);
     }
-    EXPECT_EQ(net_->stats().rx_queued, 0u);
+    EXPECT_EQ(backend_->slirp_stats().rx_queued, 0u);
 }
 
-TEST_F(UserNetworkTest, HostSocketsPauseWhileTheGuestQueueIsFullAndResume) {
+TEST_F(SlirpBackendTest, HostSocketsPauseWhileTheGuestQueueIsFullAndResume) {
     HostServer server;
-    UserNetworkOptions opts;
+    SlirpBackendOptions opts;
     opts.rx_pause_frames = 1;  // the first frame the guest cannot take pauses the host sockets
     start(opts);
     arp_gateway();
@@ -332,12 +409,12 @@ TEST_F(UserNetworkTest, HostSocketsPauseWhileTheGuestQueueIsFullAndResume) {
     send(ethernet(gateway_mac_, kGuestMac, 0x0800,
                   tcp(kGuestIp, kGatewayIp, sport, server.port, 2, synack->seq + 1, kTcpAck)));
 
-    set_accept(false);                                 // the guest runs out of receive buffers
-    uint64_t pauses_before = net_->stats().rx_pauses;  // every frame so far paused briefly
+    set_accept(false);                                           // the guest runs out of receive buffers
+    uint64_t pauses_before = backend_->slirp_stats().rx_pauses;  // every frame so far paused briefly
     std::string blob(64 * 1024, 'x');
     ASSERT_EQ(write(conn.get(), blob.data(), blob.size()), static_cast<ssize_t>(blob.size()));
-    for (int i = 0; i < 250 && net_->stats().rx_queued == 0; ++i) std::this_thread::sleep_for(20ms);
-    auto st = net_->stats();
+    for (int i = 0; i < 250 && backend_->slirp_stats().rx_queued == 0; ++i) std::this_thread::sleep_for(20ms);
+    auto st = backend_->slirp_stats();
     EXPECT_GT(st.rx_pauses, pauses_before);
     EXPECT_GE(st.rx_queued, 1u);
     EXPECT_EQ(st.rx_dropped_full, 0u);
@@ -345,7 +422,6 @@ TEST_F(UserNetworkTest, HostSocketsPauseWhileTheGuestQueueIsFullAndResume) {
     // Buffers again: the queued segment arrives, and after the guest's ACK
     // more data follows, so the host sockets are watched again.
     set_accept(true);
-    net_->rx_ready();
     uint32_t next = synack->seq + 1;
     size_t received = 0;
     for (int segment = 0; segment < 3; ++segment) {
@@ -360,13 +436,13 @@ TEST_F(UserNetworkTest, HostSocketsPauseWhileTheGuestQueueIsFullAndResume) {
     EXPECT_GT(received, 0u);
 }
 
-TEST_F(UserNetworkTest, DestroyingItClosesTheForwardedPort) {
+TEST_F(SlirpBackendTest, DestroyingItClosesTheForwardedPort) {
     uint16_t host_port = free_loopback_port();
-    UserNetworkOptions opts;
-    opts.forwards.push_back(*parse_host_forward("tcp::" + std::to_string(host_port) + "-:80"));
+    SlirpBackendOptions opts;
+    opts.hostfwd.push_back(*parse_hostfwd("tcp::" + std::to_string(host_port) + "-:80"));
     start(opts);
-    net_.reset();
-    HostServer again;  // binding the same port must work now
+    loop_->stop();  // detach() wants the loop thread or a stopped loop
+    backend_.reset();
     base::UniqueFd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;

@@ -1,4 +1,4 @@
-#include "net/slirp/user_net_policy.hpp"
+#include "net/user_net_policy.hpp"
 
 #include <cstdio>
 
