@@ -65,6 +65,7 @@ base::Result<void> DeviceManager::add_virtio(std::shared_ptr<virtio::VirtioDevic
     transport->set_msi_sink([raw](uint16_t v) {
         if (v < raw->irqfds.size()) (void)raw->irqfds[v]->write(1);
     });
+    transport->set_irq_fd_lookup([raw](uint16_t v) { return v < raw->irqfds.size() ? raw->irqfds[v]->fd() : -1; });
     transport->msix().set_listener([this, raw](const std::vector<uint16_t>& fire) {
         if (auto r = update_routes(); !r) LOG_WARN("MSI routes: %s", r.error().message().c_str());
         for (uint16_t v : fire) (void)raw->irqfds[v]->write(1);

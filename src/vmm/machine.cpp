@@ -17,6 +17,7 @@
 #include "devices/i8042.hpp"
 #include "virtio/devices/virtio_blk.hpp"
 #include "virtio/devices/virtio_console.hpp"
+#include "virtio/devices/virtio_net.hpp"
 #include "virtio/devices/virtio_rng.hpp"
 #include "vmm/exit_dispatch.hpp"
 
@@ -204,6 +205,11 @@ Result<void> Machine::setup_pci_devices() {
         auto image = TRY(virtio::DiskImage::open(cfg_.disks[i]));
         std::string serial = "kvmkit-vd" + std::string(1, static_cast<char>('a' + i % 26));
         TRY(devices_->add_virtio(std::make_shared<virtio::VirtioBlk>(std::move(image), serial, devices_->loop())));
+    }
+    for (size_t i = 0; i < cfg_.nets.size(); ++i) {
+        auto nic = TRY_CTX(virtio::VirtioNet::create(cfg_.nets[i], cfg_.name, i, *devices_->loop()),
+                           "--net " + net::format_net_option(cfg_.nets[i]));
+        TRY(devices_->add_virtio(std::move(nic)));
     }
     if (cfg_.rng) TRY(devices_->add_virtio(std::make_shared<virtio::VirtioRng>()));
     if (cfg_.virtio_console) {

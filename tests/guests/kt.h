@@ -226,6 +226,10 @@ void check_blk_readonly(void);
 void check_blk_hostile(void);
 void check_rng(void);
 void check_vcon(void);
+/* ---- virtio-net (virtio_net.c) ---- */
+void check_net(void);
+void check_net_ping(void);
+void check_net_hostile(void);
 void run_blk_bench(const char *spec, size_t len);
 
 /* ---- end actions (main.c) ---- */

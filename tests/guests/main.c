@@ -416,6 +416,9 @@ enum {
 	T_BLK_HOSTILE = 1 << 21,
 	T_RNG = 1 << 22,
 	T_VCON = 1 << 23,
+	T_NET = 1 << 24,
+	T_NET_PING = 1 << 25,
+	T_NET_HOSTILE = 1 << 26,
 };
 static const struct {
 	const char *name;
@@ -448,6 +451,9 @@ static const struct {
 	{"blk_hostile", T_BLK_HOSTILE, check_blk_hostile},
 	{"rng", T_RNG, check_rng},
 	{"vcon", T_VCON, check_vcon},
+	{"net", T_NET, check_net},
+	{"net_ping", T_NET_PING, check_net_ping},
+	{"net_hostile", T_NET_HOSTILE, check_net_hostile},
 };
 #define T_ALL (T_BOOTINFO | T_ACPI | T_INITRD | T_RTC | T_HIGHMEM | T_UART_IRQ | T_SMP)
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))

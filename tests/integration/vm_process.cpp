@@ -10,7 +10,8 @@
 
 namespace kvmkit::test {
 
-VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env) {
+VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env,
+                     std::vector<std::string> wrapper) {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) abort();
     pid_ = fork();
@@ -21,11 +22,15 @@ VmProcess::VmProcess(std::vector<std::string> args, std::vector<std::string> ext
         dup2(err[1], 2);
         for (auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
         std::vector<char*> argv;
+        for (auto& w : wrapper) argv.push_back(const_cast<char*>(w.c_str()));
         argv.push_back(const_cast<char*>(KVMKIT_BIN));
         argv.push_back(const_cast<char*>("run"));
         for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        execv(KVMKIT_BIN, argv.data());
+        if (wrapper.empty())
+            execv(KVMKIT_BIN, argv.data());
+        else
+            execvp(argv[0], argv.data());
         _exit(127);
     }
     close(in[0]);

@@ -18,7 +18,10 @@ using namespace std::chrono_literals;
 class VmProcess {
 public:
     // Starts kvmkit with `args` after "run". The child gets its own process group.
-    explicit VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env = {});
+    // With `wrapper` (e.g. {"ip", "netns", "exec", NS}), runs `wrapper... kvmkit run args...`;
+    // the wrapper must exec the command in its own process (ip netns exec does).
+    explicit VmProcess(std::vector<std::string> args, std::vector<std::string> extra_env = {},
+                       std::vector<std::string> wrapper = {});
     ~VmProcess();
 
     // Waits until the console output contains `needle`; returns false on

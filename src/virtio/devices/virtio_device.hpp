@@ -40,6 +40,13 @@ public:
     // status and sends a configuration change notification (spec 2.1.2).
     // Idempotent: the notification goes out once until the driver resets.
     virtual void needs_reset() = 0;
+
+    // For a data path outside the VMM (vhost-net): the eventfd the driver's
+    // notifications of `queue` land on (a KVM ioeventfd), and an eventfd that
+    // interrupts the driver for `queue` when written (the KVM irqfd of the
+    // queue's MSI-X vector). -1 when there is none (e.g. no vector assigned).
+    virtual int queue_notify_fd(uint16_t /*queue*/) { return -1; }
+    virtual int queue_irq_fd(uint16_t /*queue*/) { return -1; }
 };
 
 class VirtioDevice {

@@ -351,6 +351,20 @@ void VirtioPciDevice::signal_config() {
     deliver(vector);
 }
 
+int VirtioPciDevice::queue_notify_fd(uint16_t queue) {
+    return queue < queues_.size() ? queues_[queue].notify->fd() : -1;
+}
+
+int VirtioPciDevice::queue_irq_fd(uint16_t queue) {
+    uint16_t vector;
+    {
+        std::lock_guard lock(mutex_);
+        vector = queue < queues_.size() ? queues_[queue].msix_vector : kNoVector;
+    }
+    if (vector == kNoVector || vector >= msix_->size() || !irq_fd_lookup_) return -1;
+    return irq_fd_lookup_(vector);
+}
+
 void VirtioPciDevice::needs_reset() {
     uint8_t old;
     {

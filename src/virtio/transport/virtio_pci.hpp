@@ -44,6 +44,8 @@ public:
     void signal_queue(uint16_t queue) override;
     void signal_config() override;
     void needs_reset() override;
+    int queue_notify_fd(uint16_t queue) override;
+    int queue_irq_fd(uint16_t queue) override;
 
     uint16_t num_queues() const { return static_cast<uint16_t>(queues_.size()); }
     // The eventfd the driver's notification of `queue` lands on (KVM ioeventfd, or a fallback write).
@@ -53,6 +55,8 @@ public:
 
     pci::Msix& msix() { return *msix_; }
     void set_msi_sink(std::function<void(uint16_t vector)> sink) { fire_msi_ = std::move(sink); }
+    // The eventfd that delivers an MSI-X vector (the VMM's irqfd), for queue_irq_fd().
+    void set_irq_fd_lookup(std::function<int(uint16_t vector)> lookup) { irq_fd_lookup_ = std::move(lookup); }
     uint8_t device_status() const { return status_; }
 
 private:
@@ -78,6 +82,7 @@ private:
     pci::PciConfigSpace cfg_;
     std::unique_ptr<pci::Msix> msix_;
     std::function<void(uint16_t)> fire_msi_;
+    std::function<int(uint16_t)> irq_fd_lookup_;
 
     std::mutex mutex_;  // guards the transport registers below; never held while calling the device's queue work
     std::vector<Queue> queues_;
