@@ -4,6 +4,7 @@
 # the default Linux guest. Prints medians and the ratios kvmkit/QEMU.
 #   bench/run.sh [--markdown] [--spread] [--runs N] [--linux [--linux-runs N]] ...
 #   bench/run.sh --help         lists every option (bench/vmm_bench.py)
+#   bench/run.sh --net [...]    virtio-net: kvmkit vs QEMU per backend (bench/net_bench.py --help)
 # Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
 # python3 (scripts/install-deps.sh installs both), /dev/kvm. The default run (test
 # guest only) takes about a minute on an idle 2-CPU PVM host; --linux adds the
@@ -22,4 +23,8 @@ done
 command -v qemu-system-x86_64 >/dev/null || { echo "bench: qemu-system-x86_64 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench: python3 missing (bash scripts/install-deps.sh)" >&2; exit 1; }
 
+if [ "${1:-}" = "--net" ]; then
+  shift
+  exec python3 bench/net_bench.py "$@"
+fi
 exec python3 bench/vmm_bench.py "$@"
