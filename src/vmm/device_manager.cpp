@@ -18,7 +18,15 @@ DeviceManager::DeviceManager(kvm::Vm& vm, bus::Bus& pio, bus::Bus& mmio, memory:
       next_bar64_(layout::pci_mmio64_start(mem_size)),
       next_gsi_(layout::kFirstMsiGsi) {}
 
-DeviceManager::~DeviceManager() { stop(); }
+DeviceManager::~DeviceManager() {
+    stop();
+    // The MMIO bus (the Machine's) outlives us and holds the BARs: take them
+    // off so the devices go with us, while the event loop they registered on
+    // still exists.
+    std::lock_guard lock(mutex_);
+    for (auto& s : slots_)
+        if (s) unmap_bar(*s);
+}
 
 void DeviceManager::stop() {
     if (loop_) loop_->stop();

@@ -53,8 +53,10 @@ private:
     bus::Bus& mmio_;
     memory::GuestMemory& mem_;
     uint64_t mem_size_;
-    pci::PciRoot root_;
+    // Declared before the devices' owners (root_, slots_): destroyed after them,
+    // so a device may still unregister from it in its destructor.
     std::unique_ptr<event::EventLoop> loop_;
+    pci::PciRoot root_;
     std::mutex mutex_;  // guards slots_ mapping state and routes
     std::vector<std::unique_ptr<VirtioSlot>> slots_;  // index = PCI slot
     uint64_t next_bar32_;

@@ -3,36 +3,19 @@
  * host kernel on the other side of a TAP answers), and a hostile mode that
  * sends malformed frames and descriptors and then checks that good frames
  * still flow. Polling only (no interrupts). */
-#include "virtio.h"
+#include "virtio_net.h"
 
-#define VIRTIO_ID_NET 1
+#define BIT(n) (1ull << (n))
 #define NF_MAC 5
 #define NF_MRG_RXBUF 15
 #define NF_STATUS 16
 #define NF_HOST_TSO4 11
-#define BIT(n) (1ull << (n))
-
-#define HDR_LEN 12      /* struct virtio_net_hdr with num_buffers (VERSION_1) */
-#define RX_BUFS 64      /* receive buffers posted, one descriptor each */
-#define FRAME_MAX 1536
+#define RX_BUFS NET_RX_BUFS
+#define FRAME_MAX NET_FRAME_MAX
+#define HDR_LEN NET_HDR_LEN
 #define NET_TIMEOUT_MS 5000
 
-struct nic {
-	struct vdev v;
-	int state; /* 0 not tried, 1 ready, -1 no device, -2 init failed */
-	uint8_t mac[6], peer_mac[6];
-	uint8_t ip[4], peer[4];
-	int have_peer_mac;
-	uint32_t rxbuf_len;
-	uint8_t *rx[RX_BUFS];
-	uint16_t rx_last_used;
-	uint8_t *tx;   /* one transmit frame buffer (header + frame) */
-	uint8_t *frame; /* reassembled received frame */
-	unsigned rx_frames, rx_other, rx_bad;
-};
-
-#define MAX_NICS 4
-static struct nic nics[MAX_NICS];
+static struct nic nics[NET_MAX_NICS];
 static int rx_bad_first; /* net_hostile: post malformed receive buffers before the good ones */
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -129,7 +112,7 @@ static int rx_used(struct nic *n, uint32_t *len)
 
 /* Receives one frame (reassembling mergeable buffers) into n->frame; its
  * length, 0 on timeout, -1 on a malformed completion. */
-static int net_recv(struct nic *n, uint64_t ms)
+int net_recv(struct nic *n, uint64_t ms)
 {
 	uint64_t dl = tsc_deadline_ms(ms);
 	uint32_t len;
@@ -180,7 +163,7 @@ static int net_recv(struct nic *n, uint64_t ms)
 }
 
 /* Sends n->tx[HDR_LEN .. HDR_LEN+len) with a zero header; 0 or an error. */
-static int net_send(struct nic *n, uint32_t len, int split)
+int net_send(struct nic *n, uint32_t len, int split)
 {
 	struct vq *q = &n->v.q[1];
 	memset(n->tx, 0, HDR_LEN);
@@ -196,7 +179,7 @@ static int net_send(struct nic *n, uint32_t len, int split)
 }
 
 /* ---------------------------------------------------------------- init --- */
-static struct nic *nic_get(int k)
+struct nic *nic_get(int k)
 {
 	struct nic *n = &nics[k];
 	if (n->state)
@@ -265,7 +248,7 @@ static int nic_count(void) { return (int)cmdline_num("net_nics", 1); }
 void check_net(void)
 {
 	int nn = nic_count();
-	for (int k = 0; k < nn && k < MAX_NICS; k++) {
+	for (int k = 0; k < nn && k < NET_MAX_NICS; k++) {
 		struct nic *n = nic_get(k);
 		if (n->state == -1) {
 			kt_skip("net", "no-device net_dev=%d", k);
@@ -453,7 +436,7 @@ void check_net_ping(void)
 {
 	int nn = nic_count();
 	unsigned count = (unsigned)cmdline_num("net_count", 5);
-	for (int k = 0; k < nn && k < MAX_NICS; k++) {
+	for (int k = 0; k < nn && k < NET_MAX_NICS; k++) {
 		struct nic *n = nic_get(k);
 		if (n->state == -1) {
 			kt_skip("net_ping", "no-device net_dev=%d", k);

@@ -41,10 +41,10 @@ private:
 };
 
 // Skips the test when no namespace can be made (not root, no iproute2); in CI a failure.
-#define REQUIRE_NETNS(ns)                                   \
-    if (!(ns).ok()) {                                       \
-        if (getenv("CI")) FAIL() << (ns).why();             \
-        GTEST_SKIP() << (ns).why();                         \
+#define REQUIRE_NETNS(ns)                       \
+    if (!(ns).ok()) {                           \
+        if (getenv("CI")) FAIL() << (ns).why(); \
+        GTEST_SKIP() << (ns).why();             \
     }
 
 }  // namespace kvmkit::test

@@ -89,8 +89,24 @@ TEST(VirtioLinux, TwoDisksOneReadOnly) {
         std::ofstream f(b, std::ios::binary | std::ios::in | std::ios::out);
         f << "READONLY-DISK-CONTENT";
     }
-    VmProcess vm({"--disk", a, "--disk", b + ",readonly=on", "--memory", "256M"});
+    VmProcess vm({"--disk", a, "--disk", b + ",readonly=on", "--rng", "--memory", "256M"});
     ASSERT_TRUE(vm.wait_for(kMarker, kLinuxBootTimeout)) << vm.output() << vm.errors();
+    // lspci (guest/tools/lspci.c, from sysfs): every function with the IDs the VMM presents, and
+    // the guest's virtio_pci driver bound to each virtio function.
+    size_t from = vm.output().size();
+    ASSERT_TRUE(run(vm, "lspci", "l1")) << vm.output();
+    std::string pci = vm.output().substr(from);
+    EXPECT_NE(pci.find(" 0600: 1b36:0008 (rev 00) driver=none"), std::string::npos) << pci;  // host bridge
+    const std::string blk = " 0100: 1af4:1042 (rev 01) driver=virtio-pci";
+    EXPECT_NE(pci.find(blk), std::string::npos) << pci;
+    EXPECT_NE(pci.find(blk, pci.find(blk) + 1), std::string::npos) << "two virtio-blk functions\n" << pci;
+    EXPECT_NE(pci.find(" ff00: 1af4:1044 (rev 01) driver=virtio-pci"), std::string::npos) << pci;  // rng
+    // ... and the virtio drivers bound on the virtio bus behind them.
+    ASSERT_TRUE(run(vm, "echo VDR''V=$(for d in /sys/bus/virtio/devices/*; do basename $(readlink $d/driver); done "
+                        "| sort | tr '\\n' ,)=",
+                    "l2"))
+        << vm.output();
+    EXPECT_EQ(line_after(vm.output(), "VDRV="), "virtio_blk,virtio_blk,virtio_rng,=");
     ASSERT_TRUE(run(vm, "echo SIZE''S=$(cat /sys/block/vda/size),$(cat /sys/block/vdb/size),$(cat /sys/block/vdb/ro)=",
                     "t1"))
         << vm.output();

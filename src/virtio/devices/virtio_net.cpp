@@ -152,6 +152,9 @@ base::Result<void> VirtioNet::activate(uint64_t features, std::vector<QueueConfi
     rx_held_.clear();
     rx_held_capacity_ = 0;
     bounced_len_ = 0;
+    LOG_INFO("virtio-net %s: driver features 0x%llx (mergeable %s, receive offloads 0x%llx)",
+             backend_->describe().c_str(), static_cast<unsigned long long>(features), mergeable_ ? "on" : "off",
+             static_cast<unsigned long long>(rx_offloads_));
     if (auto r = backend_->set_guest_offloads(features); !r)
         LOG_WARN("virtio-net %s: %s", backend_->describe().c_str(), r.error().message().c_str());
     if (vhost_) start_vhost();
@@ -204,7 +207,9 @@ void VirtioNet::reset() {
 
 VirtioNet::Counters VirtioNet::counters() const {
     std::lock_guard lock(const_cast<std::mutex&>(mutex_));
-    return counters_;
+    Counters c = counters_;
+    c.bad_frames += bad_chains_;  // chains the queue itself refused (QueueDevice::reject_bad_chain)
+    return c;
 }
 
 void VirtioNet::bad_guest(const char* what) {
@@ -270,7 +275,6 @@ bool VirtioNet::fill_rx(size_t need, bool& used) {
             continue;
         }
         if (!next->has_value()) {
-            ++counters_.bad_frames;
             if (!reject_bad_chain(vq, next->error(), used)) return false;
             continue;
         }
