@@ -57,17 +57,19 @@ TEST(NetUserLinux, DhcpHttpDownloadHostForwardAndASecondNic) {
     ASSERT_TRUE(vm.wait_for(kMarker, kLinuxBootTimeout)) << vm.output() << vm.errors();
 
     // 1. DHCP on eth0: the address, and a default route through 10.0.2.2.
-    ASSERT_TRUE(run(vm, "udhcpc -i eth0 -n -q -t 5 -s /etc/udhcpc/default.script >/dev/null 2>&1; "
-                        "echo A''DDR0=$(ip -4 -o addr show eth0 | awk '{print $4}')= "
-                        "RO''UTE=$(ip -4 route show default | awk '{print $3}')=",
+    ASSERT_TRUE(run(vm,
+                    "udhcpc -i eth0 -n -q -t 5 -s /etc/udhcpc/default.script >/dev/null 2>&1; "
+                    "echo A''DDR0=$(ip -4 -o addr show eth0 | awk '{print $4}')= "
+                    "RO''UTE=$(ip -4 route show default | awk '{print $3}')=",
                     "d1"))
         << vm.output();
     EXPECT_EQ(line_after(vm.output(), "ADDR0="), "10.0.2.15/24= ROUTE=10.0.2.2=") << vm.output();
 
     // 2. HTTP from the host's loopback, as 10.0.2.2; the bytes arrive intact.
-    ASSERT_TRUE(run(vm, "wget -q -O /tmp/payload http://10.0.2.2:" + std::to_string(http.port()) +
-                            "/payload.bin; echo WG''ET=$?= SI''ZE=$(wc -c < /tmp/payload)= "
-                            "SH''A=$(sha256sum /tmp/payload | cut -c1-64)=",
+    ASSERT_TRUE(run(vm,
+                    "wget -q -O /tmp/payload http://10.0.2.2:" + std::to_string(http.port()) +
+                        "/payload.bin; echo WG''ET=$?= SI''ZE=$(wc -c < /tmp/payload)= "
+                        "SH''A=$(sha256sum /tmp/payload | cut -c1-64)=",
                     "w1"))
         << vm.output();
     EXPECT_EQ(line_after(vm.output(), "WGET="), "0= SIZE=" + std::to_string(body.size()) + "= SHA=" + sum + "=")
@@ -82,9 +84,10 @@ TEST(NetUserLinux, DhcpHttpDownloadHostForwardAndASecondNic) {
     EXPECT_EQ(line_after(vm.output(), "FWDIN="), "KT-FWD-TOKEN-9931=") << vm.output();
 
     // 4. The second NIC: its own libslirp, its own DHCP lease, its own gateway.
-    ASSERT_TRUE(run(vm, "udhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc/default.script >/dev/null 2>&1; "
-                        "echo A''DDR1=$(ip -4 -o addr show eth1 | awk '{print $4}')= && "
-                        "echo PI''NG1=$(ping -c 2 -w 60 -I eth1 10.0.2.2 2>&1 | grep -o '[0-9]* packets received')=",
+    ASSERT_TRUE(run(vm,
+                    "udhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc/default.script >/dev/null 2>&1; "
+                    "echo A''DDR1=$(ip -4 -o addr show eth1 | awk '{print $4}')= && "
+                    "echo PI''NG1=$(ping -c 2 -w 60 -I eth1 10.0.2.2 2>&1 | grep -o '[0-9]* packets received')=",
                     "e1"))
         << vm.output();
     EXPECT_EQ(line_after(vm.output(), "ADDR1="), "10.0.2.15/24=") << vm.output();
