@@ -9,6 +9,7 @@
 # (bench/blk_bench.py; a few minutes; --linux adds the Linux guest):
 #   bench/run.sh --blk [--markdown] [--spread] [--runs N] [--linux] ...
 #   bench/run.sh --blk --help   lists every option (bench/blk_bench.py)
+#   bench/run.sh --net [...]    virtio-net: kvmkit vs QEMU per backend (bench/net_bench.py --help)
 # Needs: a built kvmkit (ninja -C build, or scripts/build.sh), qemu-system-x86,
 # python3 (scripts/install-deps.sh installs both), /dev/kvm. The default run (test
 # guest only) takes about a minute on an idle 2-CPU PVM host; --linux adds the
@@ -31,5 +32,9 @@ if [ "${1:-}" = "--blk" ]; then
   shift
   command -v gcc >/dev/null || { echo "bench: gcc missing (bash scripts/install-deps.sh)" >&2; exit 1; }
   exec python3 bench/blk_bench.py "$@"
+fi
+if [ "${1:-}" = "--net" ]; then
+  shift
+  exec python3 bench/net_bench.py "$@"
 fi
 exec python3 bench/vmm_bench.py "$@"

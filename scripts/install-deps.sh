@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev nlohmann-json3-dev liburing-dev
+  # user-mode networking (--net user)
+  libslirp-dev
   # fuzzing: clang's libFuzzer + sanitizer runtimes (scripts/run-fuzz.sh)
   clang libclang-rt-14-dev
   # guest assets: Debian's kernel source, its build tools, busybox

@@ -1,5 +1,6 @@
 #include "net/backend_factory.hpp"
 
+#include "net/slirp_backend.hpp"
 #include "net/tap_backend.hpp"
 
 namespace kvmkit::net {
@@ -10,8 +11,12 @@ base::Result<std::unique_ptr<Backend>> create_backend(const NetOptions& opts) {
             auto tap = TRY(TapBackend::open(opts.ifname));
             return std::unique_ptr<Backend>(std::move(tap));
         }
-        case NetBackendKind::User:
-            return base::fail("--net user: the user-mode (libslirp) backend is not implemented yet");
+        case NetBackendKind::User: {
+            SlirpBackendOptions o;
+            o.hostfwd = opts.hostfwd;
+            auto user = TRY(SlirpBackend::create(std::move(o)));
+            return std::unique_ptr<Backend>(std::move(user));
+        }
     }
     return base::fail("unknown network backend");
 }

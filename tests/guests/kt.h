@@ -234,6 +234,8 @@ void check_vcon(void);
 void check_net(void);
 void check_net_ping(void);
 void check_net_hostile(void);
+void check_net_user(void);                  /* net_user.inc */
+void run_net_bench(const char *p, size_t len); /* bench=net:... */
 void run_blk_bench(const char *spec, size_t len);
 
 /* ---- idle mode: periodic ticks and the ACPI power button (control.c) ---- */

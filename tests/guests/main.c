@@ -429,6 +429,7 @@ enum {
 	T_NET = 1 << 24,
 	T_NET_PING = 1 << 25,
 	T_NET_HOSTILE = 1 << 26,
+	T_NET_USER = 1 << 27,
 };
 static const struct {
 	const char *name;
@@ -464,6 +465,7 @@ static const struct {
 	{"net", T_NET, check_net},
 	{"net_ping", T_NET_PING, check_net_ping},
 	{"net_hostile", T_NET_HOSTILE, check_net_hostile},
+	{"net_user", T_NET_USER, check_net_user},
 };
 #define T_ALL (T_BOOTINFO | T_ACPI | T_INITRD | T_RTC | T_HIGHMEM | T_UART_IRQ | T_SMP)
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))

@@ -556,6 +556,10 @@ void run_bench(const char *spec, size_t len)
 {
 	const char *p = spec, *end = spec + len;
 	int mmio;
+	if (len > 4 && !strncmp(p, "net:", 4)) {
+		run_net_bench(p + 4, len - 4);
+		return;
+	}
 	if (len > 4 && !strncmp(p, "blk:", 4)) {
 		run_blk_bench(p + 4, len - 4);
 		return;

@@ -597,3 +597,6 @@ void check_net_hostile(void)
 	else
 		kt_pass("net_hostile");
 }
+
+/* User-mode network (libslirp) exchanges: DHCP, TCP, UDP benchmarks. */
+#include "net_user.inc"
