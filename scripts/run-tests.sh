@@ -17,4 +17,6 @@ echo "== fuzzing the virtqueue for 60 s (libFuzzer, ASan+UBSan)"
 bash scripts/run-fuzz.sh -t 60 virtqueue_fuzz
 
 echo "== all tests (unit + integration on /dev/kvm)"
-ctest --test-dir build --output-on-failure --timeout 900
+# Two at a time: an emulated Linux guest keeps one CPU busy, and the tests
+# share nothing (temporary dirs, free ports, their own network namespaces).
+ctest --test-dir build --output-on-failure --timeout 900 -j "$(nproc)"
