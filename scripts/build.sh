@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages kvmkit needs, builds kvmkit (build/), and builds
+# Installs the Debian packages kvmkit needs, builds kvmkit (build/), builds
 # the default guest into the cache (scripts/build-guest.sh; cached, so a
-# second run takes seconds).
+# second run takes seconds), and as root installs kvmkit under /usr/local
+# (scripts/install.sh: binaries, the kvmkitd systemd unit, bash completion;
+# nothing is enabled or started).
 #   scripts/build.sh [--no-guest] [--sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +33,9 @@ fi
 if [ "$guest" = 1 ]; then
   echo "== building the default guest"
   bash scripts/build-guest.sh
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== installing kvmkit under /usr/local (scripts/install.sh)"
+  bash scripts/install.sh
 fi
