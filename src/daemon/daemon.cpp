@@ -121,7 +121,11 @@ void Daemon::on_exit(const std::string& name, pid_t pid) {
 
     Pending pending = std::exchange(vm.pending, Pending::None);
     std::string log_error = last_error_in_log(p.log_file, vm.log_offset);
-    bool clean = ex.known ? (!ex.signaled && ex.code == 0) : log_error.empty();
+    // A re-adopted VMM is not our child: its exit status is lost to us, so
+    // its closing "exit status N" log line tells a clean exit from a kill.
+    std::optional<int> logged_status;
+    if (!ex.known) logged_status = exit_status_in_log(p.log_file, vm.log_offset);
+    bool clean = ex.known ? (!ex.signaled && ex.code == 0) : (logged_status == 0 && log_error.empty());
     if (pending == Pending::Destroy) {
         set_state(name, vm, VmState::ShutOff, "destroyed");
         events_.publish(name, "stopped", "destroyed");
@@ -132,7 +136,9 @@ void Daemon::on_exit(const std::string& name, pid_t pid) {
     } else {
         std::string reason = ex.known && ex.signaled ? signal_text(ex.code)
                              : !log_error.empty()    ? log_error
-                                                     : "exit code " + std::to_string(ex.code);
+                             : ex.known              ? "exit code " + std::to_string(ex.code)
+                             : logged_status         ? "exit code " + std::to_string(*logged_status)
+                                                     : "ended without a clean exit (killed while re-adopted)";
         set_state(name, vm, VmState::Crashed, reason);
         events_.publish(name, "crashed", reason);
         LOG_WARN("%s: crashed: %s", name.c_str(), reason.c_str());

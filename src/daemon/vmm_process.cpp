@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "base/file.hpp"
@@ -166,27 +167,51 @@ long file_size(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long>(st.st_size) : 0;
 }
 
-std::string last_error_in_log(const std::string& log_file, long from) {
+namespace {
+// Calls `on_line` for each line of the log's tail after `from`.
+template <typename F>
+void for_each_tail_line(const std::string& log_file, long from, F on_line) {
     base::UniqueFd fd(::open(log_file.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return "";
+    if (!fd) return;
     long size = file_size(log_file);
     long start = std::max(from, size - 16384L);  // the tail is enough
     if (start < 0) start = 0;
+    if (size <= start) return;
     std::string tail(static_cast<size_t>(size - start), '\0');
     ssize_t n = ::pread(fd.get(), tail.data(), tail.size(), start);
-    if (n <= 0) return "";
+    if (n <= 0) return;
     tail.resize(n);
-    std::string found;
     size_t pos = 0;
     while (pos < tail.size()) {
         size_t eol = tail.find('\n', pos);
-        std::string line = tail.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-        auto e = line.find("error: ");
-        if (e != std::string::npos) found = line.substr(e + 7);
+        on_line(tail.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos));
         if (eol == std::string::npos) break;
         pos = eol + 1;
     }
+}
+}  // namespace
+
+std::string last_error_in_log(const std::string& log_file, long from) {
+    std::string found;
+    for_each_tail_line(log_file, from, [&](const std::string& line) {
+        auto e = line.find("error: ");
+        if (e != std::string::npos) found = line.substr(e + 7);
+    });
     return found;
+}
+
+std::optional<int> exit_status_in_log(const std::string& log_file, long from) {
+    std::optional<int> status;
+    constexpr const char* kTag = "] exit status ";
+    for_each_tail_line(log_file, from, [&](const std::string& line) {
+        auto e = line.find(kTag);
+        if (e == std::string::npos || line.compare(0, 5, "info:") != 0) return;
+        const char* digits = line.c_str() + e + std::strlen(kTag);
+        char* end = nullptr;
+        long v = std::strtol(digits, &end, 10);
+        if (end != digits && *end == '\0') status = static_cast<int>(v);
+    });
+    return status;
 }
 
 }  // namespace kvmkit::daemon

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ private:
 // The VMM's own reason for failing: the last "error:" line of the log, written
 // after byte offset `from` (the log is appended to across runs).
 std::string last_error_in_log(const std::string& log_file, long from = 0);
+// The status of the VMM's closing "exit status N" line after `from`, if it wrote
+// one (a killed VMM writes none).
+std::optional<int> exit_status_in_log(const std::string& log_file, long from = 0);
 long file_size(const std::string& path);
 
 }  // namespace kvmkit::daemon

@@ -129,6 +129,9 @@ int vmm_main(int argc, char** argv) {
     control.finish();  // answer vm.shutdown/vmm.shutdown before the process goes
     api.reset();
     if (!parsed->api_socket.empty()) ::unlink(parsed->api_socket.c_str());
+    // The last line of every VMM that ran a VM: kvmkitd reads it to tell a clean
+    // exit from a kill when it re-adopted this process and cannot wait() for it.
+    LOG_INFO("exit status %d", code);
     return code;
 }
 

@@ -386,6 +386,35 @@ TEST(Kvmkitd, SigkillOfDaemonLeavesVmsRunningAndRestartReadopts) {
     EXPECT_FALSE(process_alive(*pid_b));
 }
 
+// A re-adopted VMM is not kvmkitd's child, so its exit status is lost; the VMM's
+// closing "exit status N" log line tells a clean stop from a kill.
+TEST(Kvmkitd, ReadoptedVmThatIsKilledIsReportedCrashed) {
+    REQUIRE_KVM();
+    KvmkitdFixture d;
+    START_DAEMON(d);
+    for (const char* name : {"k", "s"}) {
+        EXPECT_CLI_OK(d.cli({"define", d.write_definition(name, d.testguest_definition(name, kTicking))}));
+        EXPECT_CLI_OK(d.cli({"start", name}));
+    }
+    auto pid = d.vm_pid("k");
+    ASSERT_TRUE(pid);
+    d.kill_daemon(SIGKILL);
+    START_DAEMON(d);
+    EXPECT_EQ(d.cli({"domstate", "k"}).out, "running\n");
+
+    kill(*pid, SIGKILL);
+    std::string state;
+    for (int i = 0; i < 500; ++i) {
+        state = d.cli({"domstate", "k", "--reason"}).out;
+        if (state.rfind("running", 0) != 0) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(state, "crashed (ended without a clean exit (killed while re-adopted))\n");
+    // ... while a re-adopted VM that powers off is shut off, not crashed.
+    EXPECT_CLI_OK(d.cli({"shutdown", "s", "--wait", "120"}));
+    EXPECT_EQ(d.cli({"domstate", "s", "--reason"}).out, "shut off (shutdown)\n");
+}
+
 // A VM that dies while no kvmkitd watches it is not "adopted": the restarted
 // daemon reports it inactive, removes its stale files and can start it again.
 TEST(Kvmkitd, VmThatDiedWhileTheDaemonWasDownIsNotAdopted) {
