@@ -49,9 +49,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import vmm_bench as vb  # noqa: E402  (shared helpers: machine_info, kill_group, find_linux_guest, ...)
+import benchlib as bl  # noqa: E402  (shared helpers: machine_info, kill_group, find_linux_guest, ...)
+from benchlib import proc_stat_cpu_s as process_cpu_s  # noqa: E402  (whole-process CPU)
 
-REPO = vb.REPO
+REPO = bl.REPO
 GUEST_IP, HOST_IP = "10.0.2.15", "10.0.2.2"
 GUEST_PORT = 5555
 
@@ -210,11 +211,11 @@ class Console:
         self.proc.stdin.flush()
 
     def stop(self):
-        vb.kill_group(self.proc, signal.SIGTERM)
+        bl.kill_group(self.proc, signal.SIGTERM)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            vb.kill_group(self.proc)
+            bl.kill_group(self.proc)
             self.proc.wait()
 
     def tail(self):
@@ -260,21 +261,10 @@ class Commands:
             return [a.kvmkit, "run", "--kernel", g["vmlinux"], "--initrd", g["initrd"], "--cmdline", g["cmdline"],
                     "--memory", "256M", "--cpus", "1"] + self.net_args(vmm, backend, env)
         cmdline = g["cmdline"]
-        if vb.is_pvm_host() and vb.PVM_LINUX_EXTRA.split()[0] not in cmdline.split():
-            cmdline = (cmdline + " " + vb.PVM_LINUX_EXTRA).strip()
+        if bl.is_pvm_host() and bl.PVM_LINUX_EXTRA.split()[0] not in cmdline.split():
+            cmdline = (cmdline + " " + bl.PVM_LINUX_EXTRA).strip()
         return self.qemu_base(256) + ["-kernel", g["vmlinux"], "-initrd", g["initrd"], "-append", cmdline] + \
             self.net_args(vmm, backend, env)
-
-
-def process_cpu_s(pid):
-    """User + system CPU of the whole process (threads that already exited
-    included: vb.proc_cpu_ns sums only live threads), from /proc/PID/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def free_port(kind=socket.SOCK_DGRAM):
@@ -549,11 +539,11 @@ def main():
     shown_kvmkit, a.kvmkit = a.kvmkit, os.path.join(tmp, "kvmkit")
     shutil.copy2(a.test_kernel, tmp)
     shown_kernel, a.test_kernel = a.test_kernel, os.path.join(tmp, "testguest.elf")
-    g = vb.find_linux_guest(a.cache) if a.linux else None
+    g = bl.find_linux_guest(a.cache) if a.linux else None
     if a.linux and not g:
         log(f"net_bench: no Linux guest in {a.cache}/guest: --linux skipped")
     cmds = Commands(a)
-    info = vb.machine_info(a)
+    info = bl.machine_info(a.kvmkit, a.qemu)
     log(f"net_bench: {info['date']}, load {' '.join(info['loadavg'])}, backends {backends}, VMMs {vmms}")
     S = {}
     t_begin = time.monotonic()
