@@ -102,7 +102,7 @@ void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
 }
 
 VirtioBlk::Counters VirtioBlk::counters() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+    std::lock_guard lock(mutex_);
     return counters_;
 }
 

@@ -184,7 +184,7 @@ void VirtioNet::start_vhost() {
 }
 
 bool VirtioNet::vhost_running() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+    std::lock_guard lock(mutex_);
     return vhost_ && vhost_->running();
 }
 
@@ -206,7 +206,7 @@ void VirtioNet::reset() {
 }
 
 VirtioNet::Counters VirtioNet::counters() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+    std::lock_guard lock(mutex_);
     Counters c = counters_;
     c.bad_frames += bad_chains_;  // chains the queue itself refused (QueueDevice::reject_bad_chain)
     return c;
