@@ -471,25 +471,7 @@ def table(a, S, backends, vmms, with_linux):
 
 
 def print_rows(head, rows, markdown, out):
-    if markdown:
-        print("| " + " | ".join(head) + " |", file=out)
-        print("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|", file=out)
-        for r in rows:
-            if r[0] == "section":
-                print(f"| **{r[1]}** |" + " |" * (len(head) - 1), file=out)
-            else:
-                print("| " + " | ".join([r[1]] + r[2]) + " |", file=out)
-        return
-    w = [max([len(head[0])] + [len(r[1]) for r in rows if r[0] == "row"])]
-    for i in range(1, len(head)):
-        w.append(max([len(head[i])] + [len(r[2][i - 1]) for r in rows if r[0] == "row"]))
-    print(" | ".join([head[0].ljust(w[0])] + [h.rjust(x) for h, x in zip(head[1:], w[1:])]), file=out)
-    print("-+-".join("-" * x for x in w), file=out)
-    for r in rows:
-        if r[0] == "section":
-            print(r[1], file=out)
-        else:
-            print(" | ".join([r[1].ljust(w[0])] + [c.rjust(x) for c, x in zip(r[2], w[1:])]), file=out)
+    (bl.print_markdown if markdown else bl.print_text)(head, rows, out)
 
 
 def main():
